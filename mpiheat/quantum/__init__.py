@@ -1,0 +1,1 @@
+"""Quantum models: spectra and coupling operators, Lindblad/Pauli/Redfield generators, steady-state solvers."""
