@@ -1,0 +1,360 @@
+"""Lindblad (Eq. 6) Liouvillian in the real representation of SPEC §3, built as CSR row blocks.
+
+Real coordinates of a Hermitian N x N matrix rho (``N**2`` of them), in this order:
+
+* ``x[a] = rho[a, a]`` for ``a = 0..N-1`` (populations first, so the population rows of any superoperator are rows
+  ``0..N-1``);
+* for each pair ``i < j`` in row-major order with pair index ``p``: ``x[N + 2p] = Re rho[i, j]`` and
+  ``x[N + 2p + 1] = Im rho[i, j]`` (the two couple through the commutator, so keeping them adjacent keeps rows local).
+
+Because the coupling operators are real, the dissipator has real coefficients ``D[ab, jl]`` and maps Re rho to Re and
+Im rho to Im separately; only ``-i[H, .]`` couples ``Re rho_ab`` and ``Im rho_ab`` (with ``+-(E_a - E_b)``).
+
+Transitions ``i -> j`` with ``omega = E_j - E_i > 0`` are grouped into the Lindblad operators ``A(omega)`` (Eq. 7) by
+the spectrum's exact integer keys, or, when ``spectrum.keys is None``, by float gaps with relative tolerance
+``GAP_RTOL``. Within a group every ordered pair of transitions gives one coefficient, so the number of entries is
+``sum_k g_k**2`` (+ O(N**2) for the anticommutator and Hamiltonian): the secular structure makes the operator sparse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from .spectrum import Spectrum, bose, spectral_density
+
+#: Relative tolerance used to group float Bohr frequencies when a spectrum has no integer keys.
+GAP_RTOL = 1e-9
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Indexing of the real representation
+# ----------------------------------------------------------------------------------------------------------------
+def pair_index(i, j, N: int):
+    """Row-major index of the pair ``i < j`` among all such pairs (vectorised)."""
+    i = np.asarray(i, dtype=np.int64)
+    j = np.asarray(j, dtype=np.int64)
+    return i * N - (i * (i + 1)) // 2 + (j - i - 1)
+
+
+def real_dim(N: int) -> int:
+    """Number of real coordinates, ``N**2``."""
+    return int(N) * int(N)
+
+
+def rho_to_real(rho: np.ndarray) -> np.ndarray:
+    """Real coordinates (see module docstring) of a Hermitian matrix."""
+    rho = np.asarray(rho)
+    N = rho.shape[0]
+    iu, ju = np.triu_indices(N, 1)
+    x = np.empty(N * N)
+    x[:N] = np.real(np.diag(rho))
+    x[N::2] = np.real(rho[iu, ju])
+    x[N + 1::2] = np.imag(rho[iu, ju])
+    return x
+
+
+def real_to_rho(x: np.ndarray, N: int) -> np.ndarray:
+    """Hermitian N x N complex matrix from its real coordinates."""
+    x = np.asarray(x, dtype=float)
+    if x.shape != (N * N,):
+        raise ValueError(f"expected {N * N} real coordinates, got shape {x.shape}")
+    iu, ju = np.triu_indices(N, 1)
+    rho = np.zeros((N, N), dtype=complex)
+    rho[np.arange(N), np.arange(N)] = x[:N]
+    c = x[N::2] + 1j * x[N + 1::2]
+    rho[iu, ju] = c
+    rho[ju, iu] = np.conj(c)
+    return rho
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Transitions and rates
+# ----------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Transitions:
+    """Transitions ``lo -> hi`` (``E[hi] > E[lo]``) sorted by Bohr-frequency group.
+
+    Attributes
+    ----------
+    lo, hi : int64 arrays (M,)
+        Lower and upper level of each transition.
+    omega : float array (M,)
+        Bohr frequency ``E[hi] - E[lo]`` (exact from keys where available).
+    cL, cR : float arrays (M,)
+        Coupling matrix elements ``P_L[lo, hi]``, ``P_R[lo, hi]``.
+    group : int64 array (M,)
+        Group label (0..G-1), non-decreasing; equal labels = the same ``A(omega)``.
+    starts, sizes : int64 arrays (G,)
+        First transition and size of each group; ``group_omega`` (G,) its frequency.
+    """
+
+    lo: np.ndarray
+    hi: np.ndarray
+    omega: np.ndarray
+    cL: np.ndarray
+    cR: np.ndarray
+    group: np.ndarray
+    starts: np.ndarray
+    sizes: np.ndarray
+    group_omega: np.ndarray
+
+    @property
+    def M(self) -> int:
+        return int(self.lo.shape[0])
+
+
+def transitions(spectrum: Spectrum) -> Transitions:
+    """All transitions with positive Bohr frequency and a nonzero coupling to some bath, grouped by frequency."""
+    N = spectrum.N
+    gaps = spectrum.gaps()  # gaps[i, j] = E_j - E_i
+    PL = np.asarray(spectrum.P_L, dtype=float)
+    PR = np.asarray(spectrum.P_R, dtype=float)
+    if spectrum.keys is not None:
+        keys = np.asarray(spectrum.keys, dtype=np.int64)
+        lo, hi = np.nonzero(keys > 0)
+        label = keys[lo, hi]
+    else:
+        scale = max(float(np.max(np.abs(spectrum.E))), np.finfo(float).tiny)
+        lo, hi = np.nonzero(gaps > GAP_RTOL * scale)
+        label = None
+    keep = (PL[lo, hi] != 0.0) | (PR[lo, hi] != 0.0)
+    lo, hi = lo[keep].astype(np.int64), hi[keep].astype(np.int64)
+    omega = gaps[lo, hi]
+    if label is not None:
+        label = label[keep]
+        order = np.lexsort((hi, lo, label))
+        sl = label[order]
+        new = np.ones(sl.shape[0], dtype=bool)
+        new[1:] = sl[1:] != sl[:-1]
+    else:
+        order = np.lexsort((hi, lo, omega))
+        so = omega[order]
+        new = np.ones(so.shape[0], dtype=bool)
+        # a new group wherever the sorted gap jumps by more than the relative tolerance
+        new[1:] = (so[1:] - so[:-1]) > GAP_RTOL * np.abs(so[1:])
+    lo, hi, omega = lo[order], hi[order], omega[order]
+    group = np.cumsum(new) - 1
+    starts = np.flatnonzero(new).astype(np.int64)
+    sizes = np.diff(np.append(starts, lo.shape[0])).astype(np.int64)
+    # one frequency per group (exact for keys; the group's first member for float grouping)
+    group_omega = omega[starts]
+    if N and lo.shape[0]:
+        omega = group_omega[group]
+    return Transitions(lo=lo, hi=hi, omega=omega, cL=PL[lo, hi], cR=PR[lo, hi], group=group.astype(np.int64),
+                       starts=starts, sizes=sizes, group_omega=group_omega)
+
+
+@dataclass(frozen=True)
+class BathRates:
+    """Down/up rate prefactors per frequency group: ``down = J(w)(1 + n(w))``, ``up = J(w) n(w)`` (arrays (G,))."""
+
+    down_L: np.ndarray
+    up_L: np.ndarray
+    down_R: np.ndarray
+    up_R: np.ndarray
+
+
+def check_temperature(name: str, T: float) -> float:
+    T = float(T)
+    if not np.isfinite(T) or T <= 0.0:
+        raise ValueError(f"{name} must be a finite temperature > 0, got {T!r}")
+    return T
+
+
+def bath_rates(omega: np.ndarray, T_L: float, T_R: float, *, gamma: float, eta: float,
+               omega_c: float = 1.0) -> BathRates:
+    """Rate prefactors of Eq. 6 at frequencies ``omega > 0`` for both baths."""
+    T_L = check_temperature("T_L", T_L)
+    T_R = check_temperature("T_R", T_R)
+    Jw = spectral_density(omega, gamma, eta, omega_c)
+    with np.errstate(over="ignore"):  # expm1 overflow -> n = 0 exactly, as intended for omega >> T
+        nL, nR = bose(omega, T_L), bose(omega, T_R)
+    return BathRates(down_L=Jw * (1.0 + nL), up_L=Jw * nL, down_R=Jw * (1.0 + nR), up_R=Jw * nR)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Superoperator assembly
+# ----------------------------------------------------------------------------------------------------------------
+def _group_pairs(tr: Transitions) -> tuple[np.ndarray, np.ndarray]:
+    """All ordered pairs (m, n) of transitions within the same group (vectorised)."""
+    g2 = tr.sizes * tr.sizes
+    total = int(g2.sum())
+    grp = np.repeat(np.arange(tr.sizes.shape[0], dtype=np.int64), g2)
+    first = np.repeat(np.cumsum(g2) - g2, g2)
+    t = np.arange(total, dtype=np.int64) - first
+    g = tr.sizes[grp]
+    s = tr.starts[grp]
+    return s + t // g, s + t % g
+
+
+def _dissipator_coo(spectrum: Spectrum, tr: Transitions, rates: BathRates, pairs=None):
+    """Complex-index COO (a, b, j, l, coef) of ``D(rho)_ab = sum coef * rho_jl`` for rows ``a <= b``."""
+    N = spectrum.N
+    m, n = _group_pairs(tr) if pairs is None else pairs
+    gm = tr.group[m]
+    cLL = tr.cL[m] * tr.cL[n]
+    cRR = tr.cR[m] * tr.cR[n]
+    down = rates.down_L[gm] * cLL + rates.down_R[gm] * cRR
+    up = rates.up_L[gm] * cLL + rates.up_R[gm] * cRR
+    lo_m, lo_n, hi_m, hi_n = tr.lo[m], tr.lo[n], tr.hi[m], tr.hi[n]
+    # jump terms: A rho A^T takes rho[hi_m, hi_n] -> row (lo_m, lo_n); A^T rho A takes rho[lo_m, lo_n] -> (hi_m, hi_n)
+    A = [lo_m, hi_m]
+    B = [lo_n, hi_n]
+    Jc = [hi_m, lo_m]
+    Lc = [hi_n, lo_n]
+    C = [down, up]
+    # anticommutator matrix M = sum down A^T A + up A A^T (diagonal unless levels are degenerate)
+    s1 = lo_m == lo_n
+    s2 = hi_m == hi_n
+    Mp = np.concatenate([hi_m[s1], lo_m[s2]])
+    Mq = np.concatenate([hi_n[s1], lo_n[s2]])
+    Mv = np.concatenate([down[s1], up[s2]])
+    Msp = sp.coo_matrix((Mv, (Mp, Mq)), shape=(N, N)).tocsr()
+    Msp.sum_duplicates()
+    Mc = Msp.tocoo()
+    Mp, Mq, Mv = Mc.row.astype(np.int64), Mc.col.astype(np.int64), Mc.data
+    # -1/2 M rho: row (p, b) gets -M_pq/2 rho[q, b] for every b; -1/2 rho M: row (a, q) gets -M_pq/2 rho[a, p]
+    bb = np.arange(N, dtype=np.int64)
+    nnzM = Mp.shape[0]
+    A.append(np.repeat(Mp, N))
+    B.append(np.tile(bb, nnzM))
+    Jc.append(np.repeat(Mq, N))
+    Lc.append(np.tile(bb, nnzM))
+    C.append(np.repeat(-0.5 * Mv, N))
+    A.append(np.tile(bb, nnzM))
+    B.append(np.repeat(Mq, N))
+    Jc.append(np.tile(bb, nnzM))
+    Lc.append(np.repeat(Mp, N))
+    C.append(np.repeat(-0.5 * Mv, N))
+    a, b, j, l, c = (np.concatenate(v) for v in (A, B, Jc, Lc, C))
+    keep = (a <= b) & (c != 0.0)
+    return a[keep], b[keep], j[keep], l[keep], c[keep]
+
+
+def _to_real_coo(N: int, a, b, j, l, c):
+    """Map complex-index coefficients (rows a <= b) to real-representation (row, col, value) triplets."""
+    diag_row = a == b
+    row_re = np.where(diag_row, a, N + 2 * pair_index(np.minimum(a, b), np.maximum(a, b), N))
+    jj, ll = np.minimum(j, l), np.maximum(j, l)
+    diag_col = j == l
+    col_re = np.where(diag_col, j, N + 2 * pair_index(jj, ll, N))
+    # Re rows receive Re rho_jl (symmetric in j, l); Im rows receive Im rho_jl = sign * Im rho_(min,max)
+    im = (~diag_row) & (~diag_col)
+    sign = np.where(j < l, 1.0, -1.0)[im]
+    rows = np.concatenate([row_re, row_re[im] + 1])
+    cols = np.concatenate([col_re, col_re[im] + 1])
+    vals = np.concatenate([c, c[im] * sign])
+    return rows, cols, vals
+
+
+def _hamiltonian_coo(spectrum: Spectrum):
+    """Real-representation triplets of ``-i[H, rho]`` (couples Re/Im of each coherence)."""
+    N = spectrum.N
+    iu, ju = np.triu_indices(N, 1)
+    w = -spectrum.gaps()[iu, ju]  # E_i - E_j
+    p = N + 2 * pair_index(iu, ju, N)
+    # -i w (x + i y) = w y - i w x
+    rows = np.concatenate([p, p + 1])
+    cols = np.concatenate([p + 1, p])
+    vals = np.concatenate([w, -w])
+    return rows, cols, vals
+
+
+def liouvillian_csr(spectrum: Spectrum, T_L: float, T_R: float, *, gamma: float, eta: float,
+                    omega_c: float = 1.0, rows: tuple[int, int] | None = None, baths: str = "LR",
+                    hamiltonian: bool = True, tr: Transitions | None = None) -> sp.csr_matrix:
+    """Row block ``[r0, r1)`` of the real-representation Lindblad Liouvillian as a CSR matrix.
+
+    Parameters
+    ----------
+    spectrum : Spectrum
+        Levels and couplings (box, two-particle, ...).
+    T_L, T_R : float
+        Bath temperatures (> 0).
+    gamma, eta, omega_c : float
+        Spectral function ``J(w) = gamma omega_c^(1-eta) w^eta``.
+    rows : (int, int), optional
+        Global row range of this block; default all ``N**2`` rows.
+    baths : {"LR", "L", "R", ""}
+        Which dissipators to include (``"L"`` alone gives ``D_L`` for the heat current).
+    hamiltonian : bool
+        Include ``-i[H, .]``.
+    tr : Transitions, optional
+        Precomputed :func:`transitions` of ``spectrum`` (saves work when building many operators).
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix, shape (r1 - r0, N**2)
+        Sorted, duplicate-free CSR block (global column indices).
+    """
+    N = spectrum.N
+    dim = real_dim(N)
+    r0, r1 = (0, dim) if rows is None else (int(rows[0]), int(rows[1]))
+    if not 0 <= r0 <= r1 <= dim:
+        raise ValueError(f"rows {rows!r} outside [0, {dim}]")
+    tr = transitions(spectrum) if tr is None else tr
+    rates = bath_rates(tr.group_omega, T_L, T_R, gamma=gamma, eta=eta, omega_c=omega_c)
+    zero = np.zeros_like(tr.group_omega)
+    rates = BathRates(down_L=rates.down_L if "L" in baths else zero, up_L=rates.up_L if "L" in baths else zero,
+                      down_R=rates.down_R if "R" in baths else zero, up_R=rates.up_R if "R" in baths else zero)
+    R, C, V = [], [], []
+    if baths:
+        a, b, j, l, c = _dissipator_coo(spectrum, tr, rates)
+        # keep only complex rows whose real rows can fall in [r0, r1) before the (cheap) index mapping
+        rr, cc, vv = _to_real_coo(N, a, b, j, l, c)
+        R.append(rr)
+        C.append(cc)
+        V.append(vv)
+    if hamiltonian:
+        rr, cc, vv = _hamiltonian_coo(spectrum)
+        R.append(rr)
+        C.append(cc)
+        V.append(vv)
+    if R:
+        rr, cc, vv = np.concatenate(R), np.concatenate(C), np.concatenate(V)
+    else:
+        rr = cc = np.zeros(0, dtype=np.int64)
+        vv = np.zeros(0)
+    sel = (rr >= r0) & (rr < r1)
+    block = sp.coo_matrix((vv[sel], (rr[sel] - r0, cc[sel])), shape=(r1 - r0, dim)).tocsr()
+    block.sum_duplicates()
+    block.sort_indices()
+    return block
+
+
+def apply_liouvillian(spectrum: Spectrum, rho: np.ndarray, T_L: float, T_R: float, *, gamma: float, eta: float,
+                      omega_c: float = 1.0, baths: str = "LR", hamiltonian: bool = True) -> np.ndarray:
+    """``L(rho)`` as an N x N complex matrix (reference implementation through the sparse real representation)."""
+    L = liouvillian_csr(spectrum, T_L, T_R, gamma=gamma, eta=eta, omega_c=omega_c, baths=baths,
+                        hamiltonian=hamiltonian)
+    return real_to_rho(L @ rho_to_real(rho), spectrum.N)
+
+
+def heat_currents(spectrum: Spectrum, rho: np.ndarray, T_L: float, T_R: float, *, gamma: float, eta: float,
+                  omega_c: float = 1.0, tr: Transitions | None = None) -> tuple[float, float]:
+    """Heat currents ``J_L = Tr[D_L(rho) H]`` and ``J_R = -Tr[D_R(rho) H]`` (SPEC §3).
+
+    Only the population rows of each dissipator are needed (``Tr[D(rho) H] = sum_a E_a D(rho)_aa``). ``rho`` may be an
+    N x N matrix or its real coordinates (length ``N**2``) or, for diagonal states, the populations (length N).
+    """
+    N = spectrum.N
+    rho = np.asarray(rho)
+    if rho.ndim == 2:
+        x = rho_to_real(rho)
+    elif rho.shape == (N,):
+        x = np.zeros(N * N)
+        x[:N] = np.real(rho)
+    else:
+        x = np.asarray(rho, dtype=float)
+    tr = transitions(spectrum) if tr is None else tr
+    E = np.asarray(spectrum.E, dtype=float)
+    out = []
+    for bath, s in (("L", 1.0), ("R", -1.0)):
+        D = liouvillian_csr(spectrum, T_L, T_R, gamma=gamma, eta=eta, omega_c=omega_c, rows=(0, N), baths=bath,
+                            hamiltonian=False, tr=tr)
+        # subtract E_0 * trace-preservation (sum of the rows is 0): same value, less cancellation
+        out.append(s * float((E - E[0]) @ (D @ x)))
+    return out[0], out[1]
