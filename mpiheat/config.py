@@ -1,0 +1,542 @@
+"""Job files: TOML -> validated, frozen dataclasses (SPEC §5).
+
+Every key of every section is declared here (name, type, default, check) and documented in README.md; unknown keys,
+wrong types and out-of-range values raise :class:`JobError`, a one-line message naming the file, the key and the
+problem, before any heavy work. ``load_job(path, overrides)`` is the entry point; ``JobConfig.to_toml()`` gives the
+resolved job (defaults filled in, overrides applied) that is stored with the results for provenance.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+KINDS = ("classical", "quantum", "calibrate", "relaxation", "scaling")
+
+
+class JobError(Exception):
+    """A bad job file or option: ``str(err)`` is one line naming the file, the key and the problem."""
+
+    def __init__(self, source: str, key: str, problem: str):
+        self.source, self.key, self.problem = source, key, problem
+        super().__init__(f"{source}: {key}: {problem}")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Value checkers. Each takes (value, where) and returns the normalised value or raises _Bad(problem).
+
+
+class _Bad(Exception):
+    pass
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _num(v, *, positive=False, nonneg=False, finite=True) -> float:
+    if not _is_num(v):
+        raise _Bad(f"must be a number, got {v!r}")
+    v = float(v)
+    if finite and not math.isfinite(v):
+        raise _Bad(f"must be finite, got {v!r}")
+    if positive and not v > 0:
+        raise _Bad(f"must be > 0, got {v!r}")
+    if nonneg and v < 0:
+        raise _Bad(f"must be >= 0, got {v!r}")
+    return v
+
+
+def _int(v, *, lo=None, hi=None) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
+            v = int(v)
+        else:
+            raise _Bad(f"must be an integer, got {v!r}")
+    if lo is not None and v < lo:
+        raise _Bad(f"must be an integer >= {lo}, got {v}")
+    if hi is not None and v > hi:
+        raise _Bad(f"must be an integer <= {hi}, got {v}")
+    return int(v)
+
+
+def _choice(*choices):
+    def check(v):
+        if not isinstance(v, str) or v not in choices:
+            raise _Bad(f"must be one of {', '.join(repr(c) for c in choices)}, got {v!r}")
+        return v
+
+    return check
+
+
+def _str(v):
+    if not isinstance(v, str):
+        raise _Bad(f"must be a string, got {v!r}")
+    return v
+
+
+def _bool(v):
+    if not isinstance(v, bool):
+        raise _Bad(f"must be true or false, got {v!r}")
+    return v
+
+
+def _sweep(check: Callable) -> Callable:
+    """A scalar or a non-empty list of scalars (a sweep axis); normalised to a tuple, with ``is_list`` remembered."""
+
+    def wrapped(v):
+        if isinstance(v, list):
+            if not v:
+                raise _Bad("empty list: a sweep needs at least one value")
+            out = []
+            for k, x in enumerate(v):
+                try:
+                    out.append(check(x))
+                except _Bad as e:
+                    raise _Bad(f"element {k}: {e}") from None
+            return Sweep(tuple(out), True)
+        return Sweep((check(v),), False)
+
+    return wrapped
+
+
+def _temps(v):
+    """Temperatures: a positive number, a non-empty list of them, or ``{logspace = [lo_exp, hi_exp, n]}``."""
+    if isinstance(v, dict):
+        if set(v) != {"logspace"}:
+            raise _Bad(f"a table here must be {{logspace = [lo_exp, hi_exp, n]}}, got keys {sorted(v)}")
+        ls = v["logspace"]
+        if not isinstance(ls, list) or len(ls) != 3:
+            raise _Bad("logspace must be [lo_exp, hi_exp, n]")
+        lo, hi = _num(ls[0]), _num(ls[1])
+        n = _int(ls[2], lo=1)
+        if n > 1 and not hi > lo:
+            raise _Bad(f"logspace needs hi_exp > lo_exp, got {lo} and {hi}")
+        if max(abs(lo), abs(hi)) > 300:
+            raise _Bad("logspace exponents out of range")
+        vals = tuple(float(x) for x in np.logspace(lo, hi, n))
+        return Sweep(vals, True)
+    return _sweep(lambda x: _num(x, positive=True))(v)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Values of a (possibly swept) parameter; ``is_list`` records whether the job gave a list (a results column)."""
+
+    values: tuple
+    is_list: bool
+
+    @property
+    def value(self):
+        """The single value (for non-swept parameters)."""
+        return self.values[0]
+
+    def __len__(self):
+        return len(self.values)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Sections. ``_key(default, check, doc)`` declares a key; the docs feed README's table (tools/keys_table.py).
+
+
+def _key(default, check, doc: str):
+    return field(default=default, metadata={"check": check, "doc": doc})
+
+
+@dataclass(frozen=True)
+class JobSection:
+    kind: str = _key(None, _choice(*KINDS), "job kind (required): " + " | ".join(KINDS))
+    output: str = _key(None, _str, "HDF5 results path (relative to the working directory); its folder must exist")
+    title: str = _key("", _str, "free text stored with the results")
+    checkpoint_interval: float = _key(60.0, lambda v: _num(v, nonneg=True),
+                                      "seconds between checkpoints of finished points (0: after every round)")
+
+
+@dataclass(frozen=True)
+class SystemSection:
+    particles: int = _key(1, lambda v: _int(v, lo=1, hi=2), "number of particles, 1 or 2")
+    masses: tuple = _key(None, None, "list of masses, one per particle (default all 1)")
+    length: Sweep = _key(1.0, _sweep(lambda v: _num(v, positive=True)), "box length L (number or list: sweep)")
+
+
+@dataclass(frozen=True)
+class BathSection:
+    model: str = _key("maxwell", _choice("maxwell", "mcmc"), "classical bath: maxwell | mcmc")
+    steps: Sweep = _key(1000, _sweep(lambda v: _int(v, lo=1)), "MCMC moves per bath collision (list: sweep)")
+    proposal: Sweep = _key(1.0, _sweep(lambda v: _num(v, positive=True)),
+                           "MCMC proposal width factor c (list: sweep)")
+    variable: str = _key("energy", _choice("energy", "speed"), "MCMC chain variable: energy | speed")
+
+
+@dataclass(frozen=True)
+class TemperaturesSection:
+    T_L: float = _key(None, lambda v: _num(v, positive=True), "hot bath temperature (bias sweep)")
+    T_R: Sweep = _key(None, _temps, "cold bath temperatures: list or {logspace = [lo, hi, n]} (bias sweep)")
+    T: Sweep = _key(None, _temps, "mean temperatures for a linear-response sweep: list or logspace")
+    delta: float = _key(1e-4, lambda v: _num(v, positive=True), "relative bias for linear response, T(1 ± delta/2)")
+
+
+@dataclass(frozen=True)
+class ClassicalSection:
+    trajectories: int = _key(8, lambda v: _int(v, lo=1), "independent trajectories per point (jackknife blocks)")
+    collisions: int = _key(100_000, lambda v: _int(v, lo=1), "bath collisions per trajectory after warm-up")
+    warmup: int = _key(1000, lambda v: _int(v, lo=0), "bath collisions discarded per trajectory")
+    seed: int = _key(0, lambda v: _int(v, lo=0), "master seed (trajectory i of point p: SeedSequence(seed, (p, i)))")
+    method: str = _key("md", _choice("md", "transfer"), "md (molecular dynamics) | transfer (exact, 1 particle)")
+
+
+def _gamma(v):
+    if v == "calibrate":
+        return v
+    if isinstance(v, str):
+        raise _Bad(f"must be a positive number or \"calibrate\", got {v!r}")
+    return _num(v, positive=True)
+
+
+@dataclass(frozen=True)
+class QuantumSection:
+    levels: Sweep = _key(100, _sweep(lambda v: _int(v, lo=2)), "truncation N (list: sweep)")
+    eta: Sweep = _key(-2.25, _sweep(_num), "spectral exponent eta of J(w) = gamma w_c^(1-eta) w^eta (list: sweep)")
+    omega_c: float = _key(1.0, lambda v: _num(v, positive=True), "cut-off frequency w_c")
+    gamma: Any = _key("calibrate", _gamma, "coupling strength, or \"calibrate\" (kappa^q(T_cal) = kappa^c(T_cal))")
+    T_cal: float = _key(1000.0, lambda v: _num(v, positive=True), "calibration temperature when gamma = \"calibrate\"")
+    equation: str = _key("pauli", _choice("pauli", "lindblad", "redfield"), "pauli | lindblad | redfield")
+    backend: str = _key("auto", _choice("scipy", "petsc", "auto"), "scipy | petsc | auto (petsc when > 1 rank/point)")
+    solver: str = _key("auto", _choice("eps", "ksp", "auto"), "PETSc steady-state solver: eps | ksp | auto")
+    tol: float = _key(1e-12, lambda v: _num(v, positive=True), "relative solver tolerance")
+
+
+@dataclass(frozen=True)
+class CalibrateSection:
+    eta: Sweep = _key((0.0, -0.5, -1.0, -1.5, -2.0, -2.5, -3.0), _sweep(_num), "list of exponents eta")
+    T_cal: float = _key(1000.0, lambda v: _num(v, positive=True), "calibration temperature T_max")
+    beta_range: tuple = _key((100.0, 1000.0), None, "[T_lo, T_hi] of the fit kappa^q ~ T^beta")
+    eta_half: bool = _key(True, _bool, "root-find eta with beta = 1/2")
+
+
+@dataclass(frozen=True)
+class RelaxationSection:
+    model: str = _key("quantum", _choice("quantum", "classical"), "quantum (rho(t) under L) | classical (MCMC bath)")
+    start: str = _key("thermal_L", _choice("thermal_L", "thermal_R", "ground"), "quantum start state")
+    tol: float = _key(1e-3, lambda v: _num(v, positive=True), "trace-distance / total-variation tolerance")
+    t_max: float = _key(0.0, lambda v: _num(v, nonneg=True), "longest time integrated (0: from the spectral gap)")
+    times: int = _key(200, lambda v: _int(v, lo=2), "number of output times")
+    E0: float = _key(1.0, lambda v: _num(v, positive=True), "classical: initial energy of the relaxing particle")
+
+
+@dataclass(frozen=True)
+class ScalingSection:
+    L_ref: float = _key(1.0, lambda v: _num(v, positive=True), "length at which the temperatures are given")
+    observables: bool = _key(True, _bool, "also fit the exponent of <P_R> (quantum)")
+    classical: str = _key("transfer", _choice("transfer", "md", "none"), "classical curve: transfer | md | none")
+
+
+def _ranks_per_point(v):
+    if v == "auto":
+        return v
+    if isinstance(v, str):
+        raise _Bad(f"must be a positive integer or \"auto\", got {v!r}")
+    return _int(v, lo=1)
+
+
+@dataclass(frozen=True)
+class ParallelSection:
+    layout: str = _key("auto", _choice("points", "matrix", "auto"), "points | matrix | auto")
+    ranks_per_point: Any = _key("auto", _ranks_per_point, "ranks sharing one sweep point, or \"auto\"")
+
+
+@dataclass(frozen=True)
+class PetscSection:
+    options: str = _key("", _str, "PETSc/SLEPc options string (command-line options after -- win)")
+
+
+SECTIONS: dict[str, type] = {
+    "job": JobSection, "system": SystemSection, "bath": BathSection, "temperatures": TemperaturesSection,
+    "classical": ClassicalSection, "quantum": QuantumSection, "calibrate": CalibrateSection,
+    "relaxation": RelaxationSection, "scaling": ScalingSection, "parallel": ParallelSection, "petsc": PetscSection,
+}
+
+# Which sections each kind reads (others are rejected, so a typo'd or misplaced section cannot be silently ignored).
+KIND_SECTIONS = {
+    "classical": {"job", "system", "bath", "temperatures", "classical", "parallel"},
+    "quantum": {"job", "system", "temperatures", "quantum", "parallel", "petsc"},
+    "calibrate": {"job", "system", "quantum", "calibrate", "parallel", "petsc"},
+    "relaxation": {"job", "system", "bath", "temperatures", "quantum", "relaxation", "parallel", "petsc"},
+    "scaling": {"job", "system", "bath", "temperatures", "classical", "quantum", "scaling", "parallel", "petsc"},
+}
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """A validated job. ``source`` is the file it came from (for messages); ``raw`` the resolved TOML dict."""
+
+    source: str
+    job: JobSection
+    system: SystemSection
+    bath: BathSection
+    temperatures: TemperaturesSection
+    classical: ClassicalSection
+    quantum: QuantumSection
+    calibrate: CalibrateSection
+    relaxation: RelaxationSection
+    scaling: ScalingSection
+    parallel: ParallelSection
+    petsc: PetscSection
+    raw: dict = field(repr=False, default_factory=dict)
+
+    # -- derived views ------------------------------------------------------------------------------------------
+    @property
+    def linear_response(self) -> bool:
+        return self.temperatures.T is not None
+
+    def temperature_points(self) -> list[dict]:
+        """The temperature sweep as dicts with T_L, T_R (and T for linear response)."""
+        t = self.temperatures
+        if t.T is not None:
+            d = t.delta
+            return [{"T": T, "T_L": T * (1 + d / 2), "T_R": T * (1 - d / 2)} for T in t.T.values]
+        return [{"T_L": t.T_L, "T_R": T_R} for T_R in t.T_R.values]
+
+    def to_toml(self) -> str:
+        """The resolved job as TOML text (stored in results for provenance and resume checks)."""
+        return dump_toml(self.raw)
+
+    def identity(self) -> str:
+        """The parts of the resolved job that determine the numbers (not output path or parallel layout)."""
+        raw = {k: v for k, v in self.raw.items() if k not in ("parallel", "petsc")}
+        raw["job"] = {k: v for k, v in raw.get("job", {}).items() if k not in ("output", "checkpoint_interval",
+                                                                              "title")}
+        return dump_toml(raw)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Loading
+
+
+def _parse_override(source: str, item: str) -> tuple[str, str, Any]:
+    if "=" not in item:
+        raise JobError("--set", item, "expected section.key=value")
+    lhs, rhs = item.split("=", 1)
+    lhs = lhs.strip()
+    if lhs.count(".") != 1:
+        raise JobError("--set", lhs, "expected section.key (e.g. classical.collisions)")
+    sec, key = lhs.split(".")
+    try:
+        value = tomllib.loads(f"v = {rhs}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = rhs.strip()  # bare words are strings: --set bath.model=mcmc
+    return sec, key, value
+
+
+def parse_job(text: str, source: str = "<job>", overrides: list[str] | tuple = (),
+              output: str | None = None, check_output: bool = True) -> JobConfig:
+    """Parse and validate job TOML text. Raises :class:`JobError` on any problem."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise JobError(source, "TOML", f"not valid TOML ({e})") from None
+    for item in overrides:
+        sec, key, value = _parse_override(source, item)
+        data.setdefault(sec, {})
+        if not isinstance(data[sec], dict):
+            raise JobError(source, f"[{sec}]", "is not a table")
+        data[sec][key] = value
+    if output is not None:
+        data.setdefault("job", {})["output"] = output
+    return build_config(data, source, check_output=check_output)
+
+
+def load_job(path: str | os.PathLike, overrides: list[str] | tuple = (), output: str | None = None,
+             check_output: bool = True) -> JobConfig:
+    """Read and validate a job file (see :func:`parse_job`)."""
+    source = str(path)
+    try:
+        with open(path, "rb") as fh:
+            text = fh.read().decode("utf-8")
+    except FileNotFoundError:
+        raise JobError(source, "file", "no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise JobError(source, "file", f"cannot read ({e})") from None
+    return parse_job(text, source, overrides, output, check_output)
+
+
+def _build_section(cls, table: dict, source: str, name: str):
+    if not isinstance(table, dict):
+        raise JobError(source, f"[{name}]", "must be a table")
+    known = {f.name: f for f in fields(cls)}
+    for key in table:
+        if key not in known:
+            raise JobError(source, f"[{name}] {key}", f"unknown key (known: {', '.join(known)})")
+    values, resolved = {}, {}
+    for fname, f in known.items():
+        check = f.metadata["check"]
+        if fname in table:
+            raw = table[fname]
+            if check is not None:
+                try:
+                    values[fname] = check(raw)
+                except _Bad as e:
+                    raise JobError(source, f"[{name}] {fname}", str(e)) from None
+            else:
+                values[fname] = raw
+            resolved[fname] = raw
+        else:
+            d = f.default
+            if d is None:
+                values[fname] = None
+                continue
+            values[fname] = check(list(d) if isinstance(d, tuple) else d) if check is not None else d
+            resolved[fname] = list(d) if isinstance(d, tuple) else d
+    return values, resolved
+
+
+def build_config(data: dict, source: str = "<job>", check_output: bool = True) -> JobConfig:
+    """Validate a parsed TOML dict into a :class:`JobConfig`."""
+    for name in data:
+        if name not in SECTIONS:
+            raise JobError(source, f"[{name}]", f"unknown section (known: {', '.join(SECTIONS)})")
+    job_tab = data.get("job")
+    if not isinstance(job_tab, dict) or "kind" not in job_tab:
+        raise JobError(source, "[job] kind", f"missing (one of {', '.join(KINDS)})")
+    kind = job_tab["kind"]
+    if kind not in KINDS:
+        raise JobError(source, "[job] kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
+    for name in data:
+        if name not in KIND_SECTIONS[kind]:
+            raise JobError(source, f"[{name}]", f"section not used by kind = {kind!r}")
+    sections, raw = {}, {}
+    for name, cls in SECTIONS.items():
+        values, resolved = _build_section(cls, data.get(name, {}), source, name)
+        sections[name] = values
+        if name in data or name in KIND_SECTIONS[kind]:
+            raw[name] = resolved
+    _cross_checks(kind, sections, raw, source, check_output)
+    objs = {name: SECTIONS[name](**vals) for name, vals in sections.items()}
+    return JobConfig(source=source, raw=raw, **objs)
+
+
+def _cross_checks(kind: str, s: dict, raw: dict, source: str, check_output: bool) -> None:
+    job = s["job"]
+    if job["output"] is None:
+        raise JobError(source, "[job] output", "missing (path of the HDF5 results file)")
+    if not job["output"].endswith((".h5", ".hdf5")):
+        raise JobError(source, "[job] output", f"must end in .h5 or .hdf5, got {job['output']!r}")
+    if check_output:
+        folder = os.path.dirname(os.path.abspath(job["output"]))
+        if not os.path.isdir(folder):
+            raise JobError(source, "[job] output", f"folder {folder!r} does not exist")
+        if not os.access(folder, os.W_OK):
+            raise JobError(source, "[job] output", f"folder {folder!r} is not writable")
+        if os.path.isdir(job["output"]):
+            raise JobError(source, "[job] output", f"{job['output']!r} is a folder")
+
+    system = s["system"]
+    n = system["particles"]
+    masses = system["masses"]
+    if masses is None:
+        masses = [1.0] * n
+    elif not isinstance(masses, list):
+        raise JobError(source, "[system] masses", f"must be a list of {n} positive numbers, got {masses!r}")
+    try:
+        masses = tuple(_num(m, positive=True) for m in masses)
+    except _Bad as e:
+        raise JobError(source, "[system] masses", str(e)) from None
+    if len(masses) != n:
+        raise JobError(source, "[system] masses", f"needs {n} value(s) (particles = {n}), got {len(masses)}")
+    system["masses"] = masses
+    raw["system"]["masses"] = list(masses)
+
+    t = s["temperatures"]
+    uses_temps = kind in ("classical", "quantum", "scaling") or (
+        kind == "relaxation" and raw.get("temperatures"))
+    bias = t["T_L"] is not None or t["T_R"] is not None
+    lin = t["T"] is not None
+    if uses_temps:
+        if bias and lin:
+            raise JobError(source, "[temperatures]", "give either T_L and T_R (bias sweep) or T (linear response)")
+        if not bias and not lin and kind != "relaxation":
+            raise JobError(source, "[temperatures]", "missing: give T_L and T_R, or T and delta")
+        if bias and (t["T_L"] is None or t["T_R"] is None):
+            missing = "T_L" if t["T_L"] is None else "T_R"
+            raise JobError(source, f"[temperatures] {missing}", "missing (a bias sweep needs T_L and T_R)")
+        if lin and not t["delta"] < 2:
+            raise JobError(source, "[temperatures] delta", f"must be < 2 so that T_R > 0, got {t['delta']}")
+
+    cal = s["calibrate"]
+    br = cal["beta_range"]
+    if not (isinstance(br, (list, tuple)) and len(br) == 2 and all(_is_num(x) and x > 0 for x in br)
+            and br[1] > br[0]):
+        raise JobError(source, "[calibrate] beta_range", f"must be [T_lo, T_hi] with 0 < T_lo < T_hi, got {br!r}")
+    cal["beta_range"] = (float(br[0]), float(br[1]))
+
+    q = s["quantum"]
+    if kind in ("quantum", "calibrate", "scaling") or (kind == "relaxation" and s["relaxation"]["model"] == "quantum"):
+        if q["backend"] == "petsc":
+            try:
+                import petsc4py  # noqa: F401
+                import slepc4py  # noqa: F401
+            except ImportError:
+                raise JobError(source, "[quantum] backend",
+                               "\"petsc\" requested but petsc4py/slepc4py cannot be imported") from None
+    if kind == "classical":
+        c = s["classical"]
+        if c["method"] == "transfer" and n != 1:
+            raise JobError(source, "[classical] method", "\"transfer\" is exact for one particle only")
+        if c["warmup"] >= 10**12 or c["collisions"] >= 10**15:
+            raise JobError(source, "[classical] collisions", "implausibly large")
+    if kind == "scaling" and len(s["system"]["length"]) < 2:
+        raise JobError(source, "[system] length", "a scaling job needs a list of at least 2 lengths")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# A small TOML writer for the resolved job (tomllib only reads).
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, Sweep):
+        return _toml_value(list(v.values) if v.is_list else v.value)
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def dump_toml(data: dict) -> str:
+    """Write a dict of tables as TOML (enough for job files: scalars, lists, inline tables)."""
+    out = []
+    for sec, table in data.items():
+        out.append(f"[{sec}]")
+        for k, v in table.items():
+            out.append(f"{k} = {_toml_value(v)}")
+        out.append("")
+    return "\n".join(out)
+
+
+def keys_table() -> str:
+    """Markdown table of every job key (section, key, default, meaning) for the README."""
+    rows = ["| section | key | default | meaning |", "|---|---|---|---|"]
+    for name, cls in SECTIONS.items():
+        for f in fields(cls):
+            d = f.default
+            dv = "—" if d is None else _toml_value(list(d) if isinstance(d, tuple) else d)
+            rows.append(f"| `[{name}]` | `{f.name}` | `{dv}` | {f.metadata['doc']} |")
+    return "\n".join(rows)
