@@ -1,4 +1,4 @@
-"""Command line: ``[mpirun -n P] python -m mpiheat.run JOB.toml [--set sec.key=value ...] [--output PATH] [-- PETSc opts]``.
+"""Command line: ``[mpirun -n P] python -m mpiheat.run JOB.toml [--set sec.key=value] [--output PATH] [-- PETSc]``.
 
 Exit codes: 0 success; 2 bad job file or option (one line naming file, key and problem; nothing written);
 1 runtime failure (message from the failing rank; with several ranks all are aborted); 75 stopped by a signal after a
