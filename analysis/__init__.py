@@ -1,0 +1,1 @@
+"""Figures of the Letter from mpiheat results files (``python -m analysis.figN RESULT.h5 --out DIR``)."""
