@@ -1,0 +1,200 @@
+"""Distributed steady states with PETSc (KSP) and SLEPc (EPS). The only module that imports petsc4py/slepc4py.
+
+Every rank builds its own contiguous row block of the real-representation Liouvillian in CSR
+(:func:`mpiheat.quantum.lindblad.liouvillian_csr` or any builder with the same signature) and the matrix is assembled
+with ``PETSc.Mat().createAIJ(csr=...)``; nothing of size ``N**2 x N**2`` is ever held densely.
+
+Solvers (options prefix :data:`OPTIONS_PREFIX` = ``"ss_"``; every ``-ss_ksp_*``, ``-ss_pc_*``, ``-ss_eps_*``,
+``-ss_st_*`` option is honoured through ``setFromOptions``):
+
+* ``"ksp"``: the trace-constrained system. Row 0 of L (a population balance row, redundant because L is trace
+  preserving) is replaced by ``s * (1, ..., 1, 0, ...)`` on the populations, with ``s`` the largest diagonal magnitude
+  of L for conditioning, and ``L' x = s e_0`` is solved. Default: ``preonly`` + LU by MUMPS (parallel direct).
+* ``"eps"``: the eigenvector of L with eigenvalue closest to 0, by Krylov-Schur with shift-and-invert at target 0
+  (``TARGET_MAGNITUDE``), the inner solves by MUMPS LU; normalised to unit trace afterwards. L is singular, so the
+  factorisation of ``L - 0 I`` has one tiny pivot in floating point, which is exactly what inverse iteration needs;
+  if MUMPS refuses it, set ``-ss_st_shift``/``-ss_eps_target`` to a small negative number.
+
+Real scalars only (Debian's PETSc build): all complex structure lives in the real representation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..parallel import block_range, get_comm
+
+OPTIONS_PREFIX = "ss_"
+
+
+def import_petsc():
+    """Import petsc4py and slepc4py, with a clear error if they are missing or built with complex scalars."""
+    try:
+        from petsc4py import PETSc
+    except ImportError as exc:  # pragma: no cover - exercised by monkeypatching in tests
+        raise ImportError("backend='petsc' needs petsc4py (Debian: apt-get install python3-petsc4py); "
+                          f"import failed: {exc}") from exc
+    try:
+        from slepc4py import SLEPc
+    except ImportError as exc:  # pragma: no cover
+        raise ImportError("backend='petsc' needs slepc4py (Debian: apt-get install python3-slepc4py); "
+                          f"import failed: {exc}") from exc
+    if np.dtype(PETSc.ScalarType).kind != "f":
+        raise ImportError(f"backend='petsc' expects a real-scalar PETSc build, got {PETSc.ScalarType}")
+    return PETSc, SLEPc
+
+
+def _insert_options(PETSc, petsc_options) -> None:
+    """Insert user options: a string of command-line options, or a dict (keys without the prefix get it)."""
+    if not petsc_options:
+        return
+    if isinstance(petsc_options, str):
+        PETSc.Options().insertString(petsc_options)
+        return
+    opts = PETSc.Options()
+    for key, val in dict(petsc_options).items():
+        key = str(key).lstrip("-")
+        if not key.startswith(OPTIONS_PREFIX):
+            key = OPTIONS_PREFIX + key
+        opts[key] = "" if val is None else str(val)
+
+
+def _reason_name(enum_cls, code: int) -> str:
+    for name in dir(enum_cls):
+        if not name.startswith("_") and getattr(enum_cls, name) == code:
+            return name
+    return str(code)
+
+
+def solve_distributed(builder, dim: int, N: int, *, solver: str = "ksp", comm=None, petsc_options=None,
+                      tol: float = 1e-12):
+    """Steady state of the real-representation generator returned by ``builder(rows=(r0, r1))``.
+
+    Parameters
+    ----------
+    builder : callable
+        ``builder(rows=(r0, r1)) -> scipy.sparse.csr_matrix`` giving this rank's rows (global columns).
+    dim : int
+        Global dimension ``N**2``; ``N`` the number of levels (the first ``N`` coordinates are the populations).
+    solver : {"ksp", "eps"}
+    comm : mpi4py communicator, optional (None = COMM_WORLD)
+    petsc_options : str or dict, optional
+        Extra options (see module docstring for the prefix).
+    tol : float
+        KSP relative tolerance (iterative choices only) / EPS tolerance.
+
+    Returns
+    -------
+    x : ndarray (dim,)
+        Real coordinates of rho with unit trace, identical on every rank.
+    info : dict
+        ``residual`` (2-norm of L x in real coordinates), ``converged`` (reason name), ``iterations``,
+        ``eigenvalue`` (EPS only, else nan), ``method``.
+    """
+    PETSc, SLEPc = import_petsc()
+    comm = get_comm(comm)
+    size, rank = comm.Get_size(), comm.Get_rank()
+    _insert_options(PETSc, petsc_options)
+    r0, r1 = block_range(dim, size, rank)
+    block = builder(rows=(r0, r1))
+    indptr = block.indptr.astype(PETSc.IntType)
+    indices = block.indices.astype(PETSc.IntType)
+    data = block.data.astype(PETSc.ScalarType)
+    diag_scale = comm.allreduce(float(np.max(np.abs(block.diagonal(k=r0)))) if r1 > r0 else 0.0, op=_mpi_max())
+    diag_scale = diag_scale if diag_scale > 0 else 1.0
+    if solver == "ksp" and r0 == 0 and r1 > 0:
+        # swap row 0 for the scaled trace functional (``block`` itself stays the original operator)
+        tr_cols = np.arange(N, dtype=PETSc.IntType)
+        indices = np.concatenate([tr_cols, indices[indptr[1]:]])
+        data = np.concatenate([np.full(N, diag_scale, dtype=PETSc.ScalarType), data[indptr[1]:]])
+        indptr = np.concatenate([[0], indptr[1:] - indptr[1] + N]).astype(PETSc.IntType)
+    nloc = r1 - r0
+    A = PETSc.Mat().createAIJ(size=((nloc, dim), (nloc, dim)), csr=(indptr, indices, data), comm=comm)
+    A.assemble()
+    x = A.createVecRight()
+    eigenvalue = float("nan")
+    objs = [A, x]
+    try:
+        if solver == "ksp":
+            b = A.createVecLeft()
+            objs.append(b)
+            if r0 == 0 and r1 > 0:
+                b.setValue(0, diag_scale)
+            b.assemble()
+            ksp = PETSc.KSP().create(comm=comm)
+            objs.append(ksp)
+            ksp.setOperators(A)
+            ksp.setType("preonly")
+            pc = ksp.getPC()
+            pc.setType("lu")
+            pc.setFactorSolverType("mumps")
+            ksp.setTolerances(rtol=tol, atol=0.0, max_it=10000)
+            ksp.setOptionsPrefix(OPTIONS_PREFIX)
+            ksp.setFromOptions()
+            ksp.solve(b, x)
+            code = ksp.getConvergedReason()
+            converged = _reason_name(PETSc.KSP.ConvergedReason, code)
+            iterations = int(ksp.getIterationNumber())
+            method = f"petsc-ksp({ksp.getType()}+{ksp.getPC().getType()})"
+            ok = code > 0
+        elif solver == "eps":
+            eps = SLEPc.EPS().create(comm=comm)
+            objs.append(eps)
+            eps.setOperators(A)
+            eps.setProblemType(SLEPc.EPS.ProblemType.NHEP)
+            eps.setDimensions(nev=1)
+            eps.setWhichEigenpairs(SLEPc.EPS.Which.TARGET_MAGNITUDE)
+            eps.setTarget(0.0)
+            eps.setTolerances(tol=tol, max_it=1000)
+            st = eps.getST()
+            st.setType(SLEPc.ST.Type.SINVERT)
+            sk = st.getKSP()
+            sk.setType("preonly")
+            sk.getPC().setType("lu")
+            sk.getPC().setFactorSolverType("mumps")
+            eps.setOptionsPrefix(OPTIONS_PREFIX)
+            eps.setFromOptions()
+            eps.solve()
+            nconv = eps.getConverged()
+            code = eps.getConvergedReason()
+            converged = _reason_name(SLEPc.EPS.ConvergedReason, code)
+            iterations = int(eps.getIterationNumber())
+            method = f"slepc-eps({eps.getType()}+{st.getType()})"
+            ok = nconv >= 1 and code > 0
+            if nconv >= 1:
+                vi = A.createVecRight()
+                objs.append(vi)
+                lam = eps.getEigenpair(0, x, vi)
+                eigenvalue = float(np.real(lam))
+            else:
+                converged = f"{converged}(nconv=0)"
+        else:
+            raise ValueError(f"solver must be 'ksp' or 'eps', got {solver!r}")
+        # gather the solution to every rank, in global order
+        scatter, xall = PETSc.Scatter.toAll(x)
+        objs += [scatter, xall]
+        scatter.scatter(x, xall, addv=PETSc.InsertMode.INSERT_VALUES, mode=PETSc.ScatterMode.FORWARD)
+        xfull = np.array(xall.getArray(readonly=True), dtype=float)
+        trace = float(xfull[:N].sum())
+        if ok and trace != 0.0 and np.isfinite(trace):
+            xfull /= trace
+        # residual ||L x|| with the original operator rows of this rank
+        local = block @ xfull
+        res2 = comm.allreduce(float(local @ local), op=_mpi_sum())
+        return xfull, {"residual": float(np.sqrt(res2)), "converged": converged, "iterations": iterations,
+                       "eigenvalue": eigenvalue, "method": method, "ok": bool(ok), "ranks": size}
+    finally:
+        for o in objs:
+            o.destroy()
+
+
+def _mpi_sum():
+    from mpi4py import MPI
+
+    return MPI.SUM
+
+
+def _mpi_max():
+    from mpi4py import MPI
+
+    return MPI.MAX

@@ -1,0 +1,316 @@
+"""Steady states of the quantum master equations: QuTiP-like functional front end + solver classes (SPEC §3, §5).
+
+``steadystate(spectrum, T_L, T_R, gamma=..., eta=..., equation=..., backend=..., solver=...)`` dispatches by name:
+
+=============  ==========================================================================================
+equation       solver class
+=============  ==========================================================================================
+``pauli``      :class:`PauliSolver` - rate equation, dense LU of an N x N matrix (fast default)
+``lindblad``   :class:`ScipySolver` (``backend="scipy"``: SuperLU of the trace-constrained real system) or
+               :class:`PetscSolver` (``backend="petsc"``: distributed KSP/MUMPS or SLEPc EPS)
+other          any generator registered with :func:`register_equation` (e.g. ``redfield``)
+=============  ==========================================================================================
+
+Health is always reported: residual ``||L x||_2`` of the real coordinates x of rho (Tr rho = 1; for Pauli the
+rate-equation residual ``||W p||_2``), trace, smallest eigenvalue of rho, ``J_L - J_R`` and the solver's reason.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse.linalg as spla
+
+from .lindblad import check_temperature, liouvillian_csr, real_dim, real_to_rho, transitions
+from .pauli import pauli_currents, rate_matrices, solve_rates
+from .spectrum import Spectrum
+
+EQUATIONS = ("pauli", "lindblad")
+BACKENDS = ("scipy", "petsc", "auto")
+SOLVERS = ("eps", "ksp", "auto")
+
+#: Generators in the real representation: name -> builder with the signature of ``liouvillian_csr``.
+_BUILDERS: dict[str, Callable] = {"lindblad": liouvillian_csr}
+
+
+def register_equation(name: str, builder: Callable) -> None:
+    """Register a real-representation generator ``builder(spectrum, T_L, T_R, *, gamma, eta, omega_c, rows, baths,
+    hamiltonian) -> csr block`` under ``name``; heat currents then follow as ``Tr[D_alpha(rho) H]`` from it."""
+    _BUILDERS[str(name)] = builder
+
+
+def _builder(equation: str) -> Callable:
+    if equation not in _BUILDERS and equation == "redfield":
+        try:  # the Redfield module registers itself on import
+            from . import redfield  # noqa: F401
+        except ImportError:
+            pass
+    if equation not in _BUILDERS:
+        known = sorted(set(EQUATIONS) | set(_BUILDERS))
+        raise ValueError(f"equation must be one of {known}, got {equation!r}")
+    return _BUILDERS[equation]
+
+
+@dataclass(frozen=True)
+class SteadyState:
+    """Steady state and its health.
+
+    Attributes
+    ----------
+    rho : ndarray (N, N) complex
+        Density matrix with unit trace, on every rank of the communicator.
+    J_L, J_R : float
+        Heat current out of bath L and into bath R (equal in the steady state).
+    residual : float
+        ``residual_kind``: ``"l2(Lx)"`` = 2-norm of the generator applied to the real coordinates of rho, or
+        ``"l2(Wp)"`` for the Pauli rate equation.
+    trace, rho_min_eig : float
+        ``Tr rho`` and the smallest eigenvalue of rho.
+    converged : str
+        Solver's converged reason (e.g. ``CONVERGED_ITS`` for KSP preonly, ``CONVERGED_TOL`` for EPS, ``LU`` for direct
+        scipy/numpy solves).
+    iterations : int
+    method, equation, backend : str
+    eigenvalue : float
+        Eigenvalue found by EPS (should be ~0); nan for other solvers.
+    seconds : float
+        Wall time of the solve on this rank.
+    """
+
+    rho: np.ndarray
+    J_L: float
+    J_R: float
+    residual: float
+    residual_kind: str
+    trace: float
+    rho_min_eig: float
+    converged: str
+    iterations: int
+    method: str
+    equation: str
+    backend: str
+    eigenvalue: float = float("nan")
+    seconds: float = 0.0
+
+    @property
+    def J(self) -> float:
+        return self.J_L
+
+    @property
+    def N(self) -> int:
+        return int(self.rho.shape[0])
+
+    def as_columns(self) -> dict[str, float | int | bool | str]:
+        """Flat scalar columns (SPEC §5 names)."""
+        return {"J": float(self.J_L), "J_R": float(self.J_R), "J_mismatch": float(self.J_L - self.J_R),
+                "residual": float(self.residual), "residual_kind": self.residual_kind, "trace": float(self.trace),
+                "rho_min_eig": float(self.rho_min_eig), "converged": str(self.converged),
+                "iterations": int(self.iterations), "method": self.method, "equation": self.equation,
+                "backend": self.backend, "eigenvalue": float(self.eigenvalue), "seconds": float(self.seconds)}
+
+
+@dataclass
+class _Problem:
+    spectrum: Spectrum
+    T_L: float
+    T_R: float
+    gamma: float
+    eta: float
+    omega_c: float
+
+
+def _min_eig(rho: np.ndarray) -> float:
+    if np.count_nonzero(rho - np.diag(np.diag(rho))) == 0:
+        return float(np.min(np.real(np.diag(rho))))
+    return float(np.linalg.eigvalsh(rho)[0])
+
+
+def generator_currents(builder: Callable, pb: _Problem, x: np.ndarray, tr=None) -> tuple[float, float]:
+    """``J_L = Tr[D_L(rho) H]``, ``J_R = -Tr[D_R(rho) H]`` from the population rows of a registered generator."""
+    N = pb.spectrum.N
+    E = np.asarray(pb.spectrum.E, dtype=float)
+    out = []
+    for bath, s in (("L", 1.0), ("R", -1.0)):
+        kw = {"tr": tr} if builder is liouvillian_csr else {}
+        D = builder(pb.spectrum, pb.T_L, pb.T_R, gamma=pb.gamma, eta=pb.eta, omega_c=pb.omega_c, rows=(0, N),
+                    baths=bath, hamiltonian=False, **kw)
+        # E - E_0: the same number (trace preservation), with less cancellation
+        out.append(s * float((E - E[0]) @ (D @ x)))
+    return out[0], out[1]
+
+
+class PauliSolver:
+    """Pauli rate equation: dense LU of the trace-constrained N x N generator (every rank solves redundantly)."""
+
+    name = "pauli"
+
+    def solve(self, pb: _Problem) -> SteadyState:
+        t0 = time.perf_counter()
+        tr = transitions(pb.spectrum)
+        W = rate_matrices(pb.spectrum, pb.T_L, pb.T_R, gamma=pb.gamma, eta=pb.eta, omega_c=pb.omega_c, tr=tr)
+        p = solve_rates(W)
+        JL, JR = pauli_currents(pb.spectrum, p, pb.T_L, pb.T_R, gamma=pb.gamma, eta=pb.eta, omega_c=pb.omega_c,
+                                tr=tr)
+        ok = bool(np.all(np.isfinite(p)))
+        return SteadyState(rho=np.diag(p).astype(complex), J_L=float(JL), J_R=float(JR),
+                           residual=float(np.linalg.norm(W @ p)), residual_kind="l2(Wp)", trace=float(p.sum()),
+                           rho_min_eig=float(p.min()), converged="LU" if ok else "LU_NONFINITE", iterations=1,
+                           method="pauli-dense-lu", equation="pauli", backend="numpy",
+                           seconds=time.perf_counter() - t0)
+
+
+class ScipySolver:
+    """Full generator in the real representation, SuperLU of the trace-constrained system (one process)."""
+
+    name = "scipy"
+
+    def __init__(self, equation: str = "lindblad"):
+        self.equation = equation
+        self.builder = _builder(equation)
+
+    def solve(self, pb: _Problem) -> SteadyState:
+        t0 = time.perf_counter()
+        N = pb.spectrum.N
+        dim = real_dim(N)
+        tr = transitions(pb.spectrum) if self.builder is liouvillian_csr else None
+        kw = {"tr": tr} if tr is not None else {}
+        L = self.builder(pb.spectrum, pb.T_L, pb.T_R, gamma=pb.gamma, eta=pb.eta, omega_c=pb.omega_c, rows=None,
+                         baths="LR", hamiltonian=True, **kw).tocsr()
+        s = float(np.max(np.abs(L.diagonal()))) or 1.0
+        A = L.tolil(copy=True)
+        A[0, :] = 0.0
+        A[0, :N] = s  # trace functional replaces a (redundant) population balance row
+        b = np.zeros(dim)
+        b[0] = s
+        lu = spla.splu(A.tocsc())
+        x = lu.solve(b)
+        ok = bool(np.all(np.isfinite(x)))
+        trace = float(x[:N].sum())
+        x = x / trace if ok else x
+        rho = real_to_rho(x, N)
+        JL, JR = generator_currents(self.builder, pb, x, tr)
+        return SteadyState(rho=rho, J_L=JL, J_R=JR, residual=float(np.linalg.norm(L @ x)), residual_kind="l2(Lx)",
+                           trace=float(np.real(np.trace(rho))), rho_min_eig=_min_eig(rho),
+                           converged="LU" if ok else "LU_NONFINITE", iterations=1, method="scipy-splu",
+                           equation=self.equation, backend="scipy", seconds=time.perf_counter() - t0)
+
+
+class PetscSolver:
+    """Distributed PETSc KSP (trace-constrained, MUMPS LU) or SLEPc EPS (shift-and-invert at 0); see
+    :mod:`mpiheat.quantum.petsc_backend` for the options prefix ``-ss_``."""
+
+    name = "petsc"
+
+    def __init__(self, equation: str = "lindblad", solver: str = "ksp", comm=None, petsc_options=None,
+                 tol: float = 1e-12):
+        from . import petsc_backend
+
+        petsc_backend.import_petsc()
+        self.backend = petsc_backend
+        self.equation = equation
+        self.builder = _builder(equation)
+        self.solver = solver
+        self.comm = comm
+        self.petsc_options = petsc_options
+        self.tol = tol
+
+    def solve(self, pb: _Problem) -> SteadyState:
+        t0 = time.perf_counter()
+        N = pb.spectrum.N
+        tr = transitions(pb.spectrum) if self.builder is liouvillian_csr else None
+        kw = {"tr": tr} if tr is not None else {}
+
+        def build(rows):
+            return self.builder(pb.spectrum, pb.T_L, pb.T_R, gamma=pb.gamma, eta=pb.eta, omega_c=pb.omega_c,
+                                rows=rows, baths="LR", hamiltonian=True, **kw)
+
+        x, info = self.backend.solve_distributed(build, real_dim(N), N, solver=self.solver, comm=self.comm,
+                                                 petsc_options=self.petsc_options, tol=self.tol)
+        rho = real_to_rho(x, N)
+        JL, JR = generator_currents(self.builder, pb, x, tr)
+        return SteadyState(rho=rho, J_L=JL, J_R=JR, residual=info["residual"], residual_kind="l2(Lx)",
+                           trace=float(np.real(np.trace(rho))), rho_min_eig=_min_eig(rho),
+                           converged=info["converged"], iterations=info["iterations"],
+                           method=f"{info['method']}[np={info['ranks']}]", equation=self.equation, backend="petsc",
+                           eigenvalue=info["eigenvalue"], seconds=time.perf_counter() - t0)
+
+
+def _petsc_available() -> bool:
+    try:
+        from . import petsc_backend
+
+        petsc_backend.import_petsc()
+        return True
+    except ImportError:
+        return False
+
+
+def steadystate(spectrum: Spectrum, T_L: float, T_R: float, *, gamma: float, eta: float, omega_c: float = 1.0,
+                equation: str = "pauli", backend: str = "scipy", solver: str = "auto", comm=None,
+                petsc_options=None, tol: float = 1e-12) -> SteadyState:
+    """Non-equilibrium steady state of one spectrum between two baths.
+
+    Parameters
+    ----------
+    spectrum : Spectrum
+        Levels and coupling operators (at least 2 levels).
+    T_L, T_R : float
+        Bath temperatures, > 0.
+    gamma, eta, omega_c : float
+        Spectral function ``J(w) = gamma omega_c^(1-eta) w^eta``; ``gamma > 0``.
+    equation : {"pauli", "lindblad"} or a registered name (e.g. "redfield")
+    backend : {"scipy", "petsc", "auto"}
+        For generator equations. ``auto``: PETSc when the communicator has more than one rank and petsc4py is
+        importable, else scipy. Ignored by ``pauli`` (dense numpy on every rank).
+    solver : {"eps", "ksp", "auto"}
+        PETSc solver (``auto`` = ``ksp``, the trace-constrained direct solve). Ignored by scipy and pauli.
+    comm : mpi4py communicator, optional
+        Communicator sharing the distributed operator (None = COMM_WORLD); only the PETSc backend uses it.
+    petsc_options : str or dict, optional
+        PETSc/SLEPc options (prefix ``ss_``), e.g. ``"-ss_ksp_type gmres -ss_pc_type bjacobi"``.
+    tol : float
+        Iterative tolerance (EPS, or KSP when an iterative type is chosen).
+
+    Returns
+    -------
+    SteadyState
+    """
+    if not isinstance(spectrum, Spectrum):
+        raise ValueError(f"spectrum must be a Spectrum, got {type(spectrum).__name__}")
+    if spectrum.N < 2:
+        raise ValueError(f"levels must be >= 2, got spectrum with {spectrum.N} level(s)")
+    T_L = check_temperature("T_L", T_L)
+    T_R = check_temperature("T_R", T_R)
+    if not (np.isfinite(gamma) and gamma > 0):
+        raise ValueError(f"gamma must be finite and > 0, got {gamma!r}")
+    if not np.isfinite(eta):
+        raise ValueError(f"eta must be finite, got {eta!r}")
+    if not (np.isfinite(omega_c) and omega_c > 0):
+        raise ValueError(f"omega_c must be finite and > 0, got {omega_c!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+    pb = _Problem(spectrum, T_L, T_R, float(gamma), float(eta), float(omega_c))
+    if equation == "pauli":
+        return PauliSolver().solve(pb)
+    _builder(equation)  # validates the name
+    if backend == "auto":
+        size = 1
+        if comm is not None:
+            size = comm.Get_size()
+        else:
+            try:
+                from mpi4py import MPI
+
+                size = MPI.COMM_WORLD.Get_size()
+            except ImportError:
+                size = 1
+        backend = "petsc" if size > 1 and _petsc_available() else "scipy"
+    if backend == "scipy":
+        return ScipySolver(equation).solve(pb)
+    return PetscSolver(equation, solver="ksp" if solver == "auto" else solver, comm=comm,
+                       petsc_options=petsc_options, tol=tol).solve(pb)
