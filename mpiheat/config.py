@@ -451,6 +451,7 @@ def _cross_checks(kind: str, s: dict, raw: dict, source: str, check_output: bool
         raise JobError(source, "[system] masses", f"needs {n} value(s) (particles = {n}), got {len(masses)}")
     system["masses"] = masses
     raw["system"]["masses"] = list(masses)
+    raw["system"] = {k: raw["system"][k] for k in ("particles", "masses", "length")}  # declaration order
 
     t = s["temperatures"]
     uses_temps = kind in ("classical", "quantum", "scaling") or (
