@@ -48,7 +48,11 @@ __all__ = [
     "redfield_steadystate",
     "redfield_rates",
     "max_real_eigenvalue",
+    "petsc_redfield_solve",
 ]
+
+#: PETSc options prefix of the Redfield KSP (``-redfield_ksp_*``).
+PETSC_PREFIX = "redfield_"
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -407,8 +411,8 @@ def redfield_steadystate(spectrum: Spectrum | RedfieldGenerator, T_L: float | No
         Model (a prebuilt generator skips the rate set-up; then T_L, T_R, gamma, eta are ignored).
     backend : {"scipy", "dense", "petsc"}
         "scipy": GMRES/BiCGSTAB on a matrix-free LinearOperator; "dense": LU of the assembled superoperator (small N);
-        "petsc": KSP on a distributed shell matrix (:mod:`mpiheat.quantum.redfield_petsc`), PETSc options honoured
-        with prefix ``redfield_``.
+        "petsc": KSP on a distributed shell matrix (:func:`petsc_redfield_solve`), PETSc options honoured with
+        prefix ``redfield_`` (e.g. ``-redfield_ksp_type bcgs``, ``-redfield_ksp_monitor``).
     solver : {"gmres", "bicgstab"}
         Krylov method for the scipy backend (PETSc: set ``-redfield_ksp_type``).
     tol : float
@@ -439,10 +443,8 @@ def redfield_steadystate(spectrum: Spectrum | RedfieldGenerator, T_L: float | No
         return _finish(gen, x, converged="direct", iterations=1, method="redfield-dense-lu",
                        check_eigs=check_eigs, eig_kw=eig_kw, t0=t0)
     if backend == "petsc":
-        from .redfield_petsc import petsc_redfield_solve
-
-        x, reason, its = petsc_redfield_solve(gen, tol=tol, comm=comm, options=petsc_options, restart=restart,
-                                              maxiter=maxiter)
+        x, reason, its = petsc_redfield_solve(gen, tol=tol, comm=comm, petsc_options=petsc_options,
+                                              restart=restart, maxiter=maxiter)
         return _finish(gen, x, converged=reason, iterations=its, method="redfield-petsc-ksp",
                        check_eigs=check_eigs, eig_kw=eig_kw, t0=t0)
     if backend != "scipy":
@@ -469,3 +471,134 @@ def redfield_steadystate(spectrum: Spectrum | RedfieldGenerator, T_L: float | No
         log.warning("Redfield %s did not converge: info=%d after %d iterations", solver, info, count[0])
     return _finish(gen, x, converged=reason, iterations=count[0], method=f"redfield-scipy-{solver}",
                    check_eigs=check_eigs, eig_kw=eig_kw, t0=t0)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# PETSc: KSP on a distributed shell matrix
+# --------------------------------------------------------------------------------------------------------------------
+class _ShellRedfield:
+    """PETSc shell context: the trace-constrained generator, distributed over the ranks of ``comm``.
+
+    Layout.  The N^2 real coordinates (lindblad ordering) are split into contiguous blocks ``block_range(N^2, P, r)``
+    (PETSc's own split); that is the vector layout.  The work layout is different: rank r computes the matrix rows
+    ``block_range(N, P, r)`` of ``L(rho)`` (O(N^3 / P) flops, see :meth:`RedfieldGenerator.apply_xy`).  A mult is
+    therefore: Allgatherv of x (N^2 doubles) -> every rank unpacks rho; compute its rows of (Re L rho, Im L rho);
+    Allgatherv of those rows (2 N^2 doubles) -> every rank packs the full result and keeps its vector block.
+    Communication is O(N^2) per mult against O(N^3 / P) flops, and no rank ever holds more than O(N^2) numbers.
+    The preconditioner (:class:`SecularPreconditioner`, O(N^2) per application) is applied redundantly on the
+    gathered residual.
+    """
+
+    def __init__(self, gen: RedfieldGenerator, comm, scale: float):
+        from ..parallel import block_range
+
+        self.gen, self.comm, self.scale = gen, comm, scale
+        size, rank = comm.Get_size(), comm.Get_rank()
+        n, N = gen.dim, gen.N
+        self.vec_blocks = [block_range(n, size, r) for r in range(size)]
+        self.lo, self.hi = self.vec_blocks[rank]
+        self.row_blocks = [block_range(N, size, r) for r in range(size)]
+        self.rows = slice(*self.row_blocks[rank])
+        self.vec_counts = [b - a for a, b in self.vec_blocks]
+        self.vec_displs = [a for a, _ in self.vec_blocks]
+        self.row_counts = [2 * (b - a) * N for a, b in self.row_blocks]
+        self.row_displs = [2 * a * N for a, _ in self.row_blocks]
+        self.pre = SecularPreconditioner(gen, scale)
+        self.n_mult = 0
+
+    def gather(self, v) -> np.ndarray:
+        """Full vector on every rank from a distributed PETSc Vec."""
+        from mpi4py import MPI
+
+        full = np.empty(self.gen.dim)
+        self.comm.Allgatherv(np.ascontiguousarray(v.getArray(readonly=True)),
+                             [full, self.vec_counts, self.vec_displs, MPI.DOUBLE])
+        return full
+
+    def mult(self, mat, x, y):
+        from mpi4py import MPI
+
+        N = self.gen.N
+        xf = self.gather(x)
+        X, Y = _unpack_xy(xf, N)
+        RX, RY = self.gen.apply_xy(X, Y, rows=self.rows)
+        mine = np.ascontiguousarray(np.stack([RX, RY], axis=1))  # (rows, 2, N): Re and Im rows interleaved
+        full = np.empty((N, 2, N))
+        self.comm.Allgatherv(mine, [full, self.row_counts, self.row_displs, MPI.DOUBLE])
+        out = _pack_xy(full[:, 0, :], full[:, 1, :])
+        out[0] = self.scale * xf[:N].sum()
+        y.setArray(out[self.lo:self.hi])
+        self.n_mult += 1
+
+    def apply(self, pc, r, z):  # PCPYTHON hook
+        z.setArray(self.pre.solve(self.gather(r))[self.lo:self.hi])
+
+
+def petsc_redfield_solve(gen: RedfieldGenerator, *, tol: float = 1e-12, comm=None, petsc_options=None,
+                         restart: int = 60, maxiter: int = 2000) -> tuple[np.ndarray, str, int]:
+    """Solve the trace-constrained Redfield system with PETSc KSP on a shell matrix (see :class:`_ShellRedfield`).
+
+    Defaults: GMRES(``restart``), ``rtol = tol``, ``atol = 0``, left preconditioning by the secular skeleton
+    (PCPYTHON), initial guess = the secular steady state.  Options with prefix ``redfield_`` override them
+    (``petsc_options``: a string of command-line options or a dict whose keys get the prefix if missing).
+
+    Returns
+    -------
+    x : ndarray (N^2,)
+        Real coordinates of the solution, on every rank.
+    reason : str
+        KSP converged reason name.
+    iterations : int
+    """
+    from petsc4py import PETSc
+
+    from ..parallel import get_comm
+
+    mcomm = get_comm(comm)
+    if np.dtype(PETSc.ScalarType).kind != "f":
+        raise ImportError(f"the Redfield PETSc backend expects real scalars, got {PETSc.ScalarType}")
+    if petsc_options:
+        opts = PETSc.Options()
+        if isinstance(petsc_options, str):
+            opts.insertString(petsc_options)
+        else:
+            for key, val in dict(petsc_options).items():
+                key = str(key).lstrip("-")
+                key = key if key.startswith(PETSC_PREFIX) else PETSC_PREFIX + key
+                opts[key] = "" if val is None else str(val)
+    scale = _trace_scale(gen)
+    ctx = _ShellRedfield(gen, mcomm, scale)
+    pcomm = PETSc.Comm(mcomm)
+    n, nloc = gen.dim, ctx.hi - ctx.lo
+    A = PETSc.Mat().createPython(((nloc, n), (nloc, n)), context=ctx, comm=pcomm)
+    A.setUp()
+    b = A.createVecLeft()
+    x = A.createVecRight()
+    bfull = np.zeros(n)
+    bfull[0] = scale
+    b.setArray(bfull[ctx.lo:ctx.hi])
+    x.setArray(ctx.pre.solve(bfull)[ctx.lo:ctx.hi])
+    ksp = PETSc.KSP().create(comm=pcomm)
+    ksp.setOptionsPrefix(PETSC_PREFIX)
+    ksp.setOperators(A)
+    ksp.setType("gmres")
+    ksp.setGMRESRestart(restart)
+    ksp.setTolerances(rtol=tol, atol=0.0, max_it=maxiter)
+    ksp.setInitialGuessNonzero(True)
+    pc = ksp.getPC()
+    pc.setType("python")
+    pc.setPythonContext(ctx)
+    ksp.setFromOptions()
+    try:
+        ksp.solve(b, x)
+        code = ksp.getConvergedReason()
+        reason = next((k for k in dir(PETSc.KSP.ConvergedReason) if not k.startswith("_")
+                       and getattr(PETSc.KSP.ConvergedReason, k) == code), str(code))
+        its = ksp.getIterationNumber()
+        xf = ctx.gather(x)
+    finally:
+        for obj in (ksp, A, b, x):
+            obj.destroy()
+    if code < 0:
+        log.warning("Redfield PETSc KSP did not converge: %s after %d iterations", reason, its)
+    return xf, reason, int(its)
