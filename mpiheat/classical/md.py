@@ -1,0 +1,192 @@
+"""Classical molecular dynamics between two heat baths: trajectories split over MPI ranks, results rank-independent.
+
+Reproducibility contract (SPEC §5): trajectory ``i`` of sweep point ``stream`` is seeded from
+``SeedSequence(seed, spawn_key=(stream, i))`` whatever the rank that runs it; per-trajectory sums are gathered to rank 0
+in trajectory order, the estimators and jackknife errors are computed there from that array alone and broadcast. The
+numbers are therefore identical, bit for bit, on any number of ranks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..parallel import block_range, get_comm
+from . import kernels as K
+from .baths import Bath
+from .rng import trajectory_states
+from .stats import jackknife
+
+__all__ = ["ClassicalResult", "run_md", "one_particle_estimators"]
+
+_NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class ClassicalResult:
+    """Steady-state heat current of a classical MD run.
+
+    Attributes
+    ----------
+    J, J_err : float
+        Heat current by Eq. (3), (E_LR - E_RL) / (t_LR + t_RL) as a ratio of sums, and its jackknife error.
+    J_R, J_R_err : float
+        Flux into bath R by energy balance at the right wall: (energy arriving at R - energy leaving R) / total time.
+    E_LR, E_RL, t_LR, t_RL : float
+        Mean energy leaving L (R) and mean flight time L -> R (R -> L) (NaN where not defined, e.g. two particles).
+    collisions : int
+        Bath collisions counted over all trajectories (warm-up excluded).
+    trajectories : int
+        Number of independent trajectories.
+    """
+
+    J: float
+    J_err: float
+    J_R: float
+    J_R_err: float
+    E_LR: float = _NAN
+    E_RL: float = _NAN
+    t_LR: float = _NAN
+    t_RL: float = _NAN
+    collisions: int = 0
+    trajectories: int = 0
+
+    def as_columns(self) -> dict[str, float | int | bool | str]:
+        """Flat scalar columns (names as in SPEC §5)."""
+        return {k: (int(v) if isinstance(v, int | np.integer) else float(v)) for k, v in asdict(self).items()}
+
+
+def _j_eq3(S: np.ndarray) -> np.ndarray:
+    n_lr, e_lr, t_lr = S[..., K.COL_N_LR], S[..., K.COL_E_LR], S[..., K.COL_T_LR]
+    n_rl, e_rl, t_rl = S[..., K.COL_N_RL], S[..., K.COL_E_RL], S[..., K.COL_T_RL]
+    return (e_lr / n_lr - e_rl / n_rl) / (t_lr / n_lr + t_rl / n_rl)
+
+
+def _j_right(S: np.ndarray) -> np.ndarray:
+    return (S[..., K.COL_E_ARR_R] - S[..., K.COL_E_RL]) / (S[..., K.COL_T_LR] + S[..., K.COL_T_RL])
+
+
+def one_particle_estimators(sums: np.ndarray) -> ClassicalResult:
+    """Build a :class:`ClassicalResult` from per-trajectory sums ((n, 8), columns ``kernels.COL_*``), in row order."""
+    sums = np.ascontiguousarray(sums, dtype=float)
+    J, J_err = jackknife(sums, _j_eq3)
+    J_R, J_R_err = jackknife(sums, _j_right)
+    S = sums.sum(axis=0)
+    return ClassicalResult(
+        J=J,
+        J_err=J_err,
+        J_R=J_R,
+        J_R_err=J_R_err,
+        E_LR=float(S[K.COL_E_LR] / S[K.COL_N_LR]),
+        E_RL=float(S[K.COL_E_RL] / S[K.COL_N_RL]),
+        t_LR=float(S[K.COL_T_LR] / S[K.COL_N_LR]),
+        t_RL=float(S[K.COL_T_RL] / S[K.COL_N_RL]),
+        collisions=int(round(S[K.COL_N_LR] + S[K.COL_N_RL])),
+        trajectories=int(sums.shape[0]),
+    )
+
+
+def _check_positive(name: str, value: float) -> float:
+    value = float(value)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return value
+
+
+def _check_int(name: str, value: int, minimum: int) -> int:
+    if isinstance(value, bool) or int(value) != value or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def run_md(
+    T_L: float,
+    T_R: float,
+    bath: Bath,
+    *,
+    masses: Sequence[float] = (1.0,),
+    length: float = 1.0,
+    trajectories: int = 8,
+    collisions: int = 100_000,
+    warmup: int = 1000,
+    seed: int = 0,
+    stream: int = 0,
+    comm=None,
+    progress: Callable[[int], None] | None = None,
+) -> ClassicalResult:
+    """Molecular dynamics of particles between bath L (temperature ``T_L``) and bath R (``T_R``).
+
+    Parameters
+    ----------
+    T_L, T_R : float
+        Bath temperatures (> 0).
+    bath : Bath
+        Bath model used at both walls.
+    masses : sequence of float
+        One mass per particle; one particle is implemented (two: :mod:`mpiheat.classical.two_particle`, to come).
+    length : float
+        Box length L.
+    trajectories : int
+        Independent trajectories (>= 2, the jackknife unit); split over the ranks of ``comm`` in contiguous blocks.
+    collisions : int
+        Bath collisions counted per trajectory, after ``warmup`` discarded ones.
+    warmup : int
+        Bath collisions discarded at the start of each trajectory.
+    seed, stream : int
+        Trajectory i uses ``SeedSequence(seed, spawn_key=(stream, i))``; ``stream`` is the sweep-point index.
+    comm : mpi4py communicator, optional
+        ``None`` means ``MPI.COMM_WORLD``. Every rank returns the same result.
+    progress : callable, optional
+        Called as ``progress(n)`` after each trajectory, with n the trajectories done on this rank.
+
+    Returns
+    -------
+    ClassicalResult
+        Identical, bit for bit, for any number of ranks.
+    """
+    if not isinstance(bath, Bath):
+        raise TypeError(f"bath must be a mpiheat.classical.baths.Bath, got {type(bath).__name__}")
+    T_L = _check_positive("T_L", T_L)
+    T_R = _check_positive("T_R", T_R)
+    length = _check_positive("length", length)
+    masses = tuple(_check_positive("mass", m) for m in masses)
+    trajectories = _check_int("trajectories", trajectories, 2)
+    collisions = _check_int("collisions", collisions, 2)
+    warmup = _check_int("warmup", warmup, 0)
+    seed = _check_int("seed", seed, 0)
+    stream = _check_int("stream", stream, 0)
+
+    # Dispatch point: one kernel family per number of particles.
+    if len(masses) == 1:
+        local_sums = _one_particle_local
+        estimators = one_particle_estimators
+    elif len(masses) == 2:
+        raise NotImplementedError("two-particle MD is not implemented yet (mpiheat.classical.two_particle)")
+    else:
+        raise ValueError(f"masses must list 1 or 2 particle masses, got {len(masses)}")
+
+    comm = get_comm(comm)
+    rank, size = comm.Get_rank(), comm.Get_size()
+    start, stop = block_range(trajectories, size, rank)
+    local = local_sums(start, stop, T_L, T_R, bath, masses, length, collisions, warmup, seed, stream, progress)
+    blocks = comm.gather(local, root=0)
+    result = None
+    if rank == 0:
+        sums = np.concatenate(blocks, axis=0)  # rank order == trajectory order (contiguous blocks)
+        result = estimators(sums)
+    return comm.bcast(result, root=0)
+
+
+def _one_particle_local(start, stop, T_L, T_R, bath, masses, length, collisions, warmup, seed, stream, progress):
+    """Per-trajectory sums of trajectories ``start..stop-1`` (one numba call per trajectory, for progress)."""
+    states = trajectory_states(seed, stream, start, stop)
+    out = np.zeros((stop - start, K.N_COLS))
+    for row in range(stop - start):
+        K.one_particle_sums(states[row], bath.code, T_L, T_R, masses[0], length, bath.steps, float(bath.proposal),
+                            warmup, collisions, out[row])
+        if progress is not None:
+            progress(row + 1)
+    return out
