@@ -1,0 +1,232 @@
+"""Lindblad Liouvillian (real representation), Pauli reduction, steady-state physics and input validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mpiheat.quantum.calibrate import calibrate_gamma
+from mpiheat.quantum.lindblad import (
+    heat_currents,
+    liouvillian_csr,
+    real_to_rho,
+    rho_to_real,
+    transitions,
+)
+from mpiheat.quantum.pauli import pauli_sweep
+from mpiheat.quantum.spectrum import Spectrum, bose, box_spectrum
+from mpiheat.quantum.steadystate import steadystate
+
+KW = {"gamma": 1.0, "eta": -2.25}
+
+
+def dense_lindblad(spec: Spectrum, T_L, T_R, gamma, eta, omega_c=1.0, baths="LR", hamiltonian=True):
+    """Reference: Eq. 6 as a dense complex N^2 x N^2 superoperator (row-major vec), A(w) grouped independently."""
+    N = spec.N
+    I = np.eye(N)
+    sup = np.zeros((N * N, N * N), dtype=complex)
+    if hamiltonian:
+        H = np.diag(spec.E)
+        sup += -1j * (np.kron(H, I) - np.kron(I, H))
+    gaps = spec.gaps()
+    if spec.keys is not None:
+        lab = np.asarray(spec.keys)
+        freqs = {k: spec.scale * k for k in np.unique(lab[lab > 0])}
+    else:  # generic spectrum: round the gaps to group (all distinct here)
+        lab = np.round(gaps, 9)
+        freqs = {k: gaps[lab == k][0] for k in np.unique(lab[lab > 1e-9])}
+    for bath, P, T in (("L", spec.P_L, T_L), ("R", spec.P_R, T_R)):
+        if bath not in baths:
+            continue
+        for k, w in freqs.items():
+            A = np.where(lab == k, P, 0.0)
+            Jw = gamma * omega_c ** (1 - eta) * w ** eta
+            n = float(bose(np.array([w]), T)[0]) if w / T < 700 else 0.0
+            for G, X in ((Jw * (1 + n), A), (Jw * n, A.T)):
+                XdX = X.T @ X
+                sup += G * (np.kron(X, X) - 0.5 * np.kron(XdX, I) - 0.5 * np.kron(I, XdX.T))
+    return sup
+
+
+def random_hermitian(N, rng):
+    Z = rng.normal(size=(N, N)) + 1j * rng.normal(size=(N, N))
+    return Z + Z.conj().T
+
+
+def generic_spectrum(N=7, seed=3):
+    """Random non-degenerate levels, random symmetric couplings, no integer keys (float grouping)."""
+    rng = np.random.default_rng(seed)
+    E = np.sort(rng.uniform(0.0, 10.0, N))
+    PL = rng.normal(size=(N, N))
+    PR = rng.normal(size=(N, N))
+    return Spectrum(E=E, P_L=PL + PL.T, P_R=PR + PR.T, keys=None, scale=1.0, meta={"model": "random"})
+
+
+def pair_spectrum(bmax=8):
+    """Equal-mass hard-core pair (SPEC §4), all states a < b <= bmax: degenerate levels (1,8)/(4,7), integer keys."""
+    ab = [(a, b) for b in range(2, bmax + 1) for a in range(1, b)]
+    s = np.array([a * a + b * b for a, b in ab])
+    order = np.argsort(s, kind="stable")
+    ab = [ab[i] for i in order]
+    s = s[order]
+    N = len(ab)
+
+    def P(sign):
+        M = np.zeros((N, N))
+        for x, (a, b) in enumerate(ab):
+            for y, (c, d) in enumerate(ab):
+                a_, b_, c_, d_ = (sign(a) * a, sign(b) * b, sign(c) * c, sign(d) * d)
+                M[x, y] = (2 * np.pi ** 2 / 3) * (a_ * c_ * (b == d) - a_ * d_ * (b == c) - b_ * c_ * (a == d)
+                                                  + b_ * d_ * (a == c))
+        return M
+
+    scale = np.pi ** 2 / 2
+    return Spectrum(E=scale * s, P_L=P(lambda n: 1), P_R=P(lambda n: (-1) ** n), keys=s[None, :] - s[:, None],
+                    scale=scale, meta={"model": "pair"})
+
+
+@pytest.mark.parametrize("make", [lambda: box_spectrum(9), generic_spectrum, pair_spectrum])
+def test_liouvillian_matches_dense_reference(make):
+    """The CSR real-representation operator equals Eq. 6 as dense Kronecker products (box, generic, degenerate)."""
+    spec = make()
+    N = spec.N
+    rng = np.random.default_rng(0)
+    for T_L, T_R in ((50.0, 2.0), (3.0, 0.4)):
+        for baths, ham in (("LR", True), ("L", False)):
+            ref = dense_lindblad(spec, T_L, T_R, baths=baths, hamiltonian=ham, **KW)
+            L = liouvillian_csr(spec, T_L, T_R, baths=baths, hamiltonian=ham, **KW)
+            assert L.shape == (N * N, N * N)
+            for _ in range(2):
+                rho = random_hermitian(N, rng)
+                want = (ref @ rho.reshape(-1)).reshape(N, N)
+                got = real_to_rho(L @ rho_to_real(rho), N)
+                assert np.max(np.abs(got - want)) <= 1e-12 * np.max(np.abs(want))
+
+
+def test_row_blocks_concatenate_to_full_operator():
+    spec = box_spectrum(15)
+    full = liouvillian_csr(spec, 20.0, 1.0, **KW)
+    dim = full.shape[0]
+    cuts = [0, 1, 37, 100, 101, dim]
+    for r0, r1 in zip(cuts[:-1], cuts[1:]):
+        blk = liouvillian_csr(spec, 20.0, 1.0, rows=(r0, r1), **KW)
+        assert blk.has_sorted_indices
+        assert abs(blk - full[r0:r1]).max() == 0.0
+
+
+def test_trace_preserving_and_secular_sparsity():
+    spec = box_spectrum(30)
+    N = spec.N
+    L = liouvillian_csr(spec, 100.0, 1.0, **KW)
+    # Tr L(rho) = 0 for every rho: the population rows sum to zero column by column
+    colsum = np.asarray(L[:N].sum(axis=0)).ravel()
+    assert np.max(np.abs(colsum)) <= 1e-12 * abs(L).max()
+    # populations couple only to populations (non-degenerate box levels)
+    assert L[:N, N:].nnz == 0 and L[N:, :N].nnz == 0
+    # sparse: O(N^2) entries, far below N^4
+    assert L.nnz < 8 * N * N
+    # degenerate Bohr frequencies are grouped by exact keys (7^2 - 1^2 = 8^2 - 4^2 = 48)
+    tr = transitions(spec)
+    g48 = tr.group[(tr.lo == 0) & (tr.hi == 6)][0]
+    assert tr.group[(tr.lo == 3) & (tr.hi == 7)][0] == g48
+
+
+@pytest.mark.parametrize("N,T_L,T_R", [(12, 50.0, 2.0), (20, 50.0, 2.0), (20, 1000.0, 0.05), (40, 300.0, 30.0)])
+def test_pauli_equals_lindblad(N, T_L, T_R):
+    """SPEC §3: the Lindblad steady state is diagonal and equals the Pauli one; J agree to 1e-10 relative."""
+    spec = box_spectrum(N)
+    p = steadystate(spec, T_L, T_R, equation="pauli", **KW)
+    q = steadystate(spec, T_L, T_R, equation="lindblad", backend="scipy", **KW)
+    assert abs(q.J_L - p.J_L) <= 1e-10 * abs(p.J_L)
+    assert np.max(np.abs(q.rho - np.diag(np.diag(q.rho)))) == 0.0
+    assert np.allclose(np.diag(q.rho).real, np.diag(p.rho).real, rtol=1e-9, atol=1e-14)
+    for r in (p, q):
+        assert abs(r.J_L - r.J_R) <= 1e-12 * abs(r.J_L)
+        assert abs(r.trace - 1.0) <= 1e-14
+        assert r.rho_min_eig > -1e-15
+        assert r.residual <= 1e-12 * max(1.0, abs(r.J_L))
+        assert r.converged == "LU"
+    cols = q.as_columns()
+    assert cols["J"] == q.J_L and isinstance(cols["converged"], str)
+
+
+@pytest.mark.parametrize("equation", ["pauli", "lindblad"])
+@pytest.mark.parametrize("make", [lambda: box_spectrum(25), pair_spectrum])
+def test_equilibrium_is_gibbs_with_zero_current(equation, make):
+    spec = make()
+    T = 37.0
+    r = steadystate(spec, T, T, equation=equation, **KW)
+    w = np.exp(-(spec.E - spec.E[0]) / T)
+    gibbs = np.diag(w / w.sum())
+    assert np.max(np.abs(r.rho - gibbs)) <= 1e-12
+    assert abs(r.J_L) <= 1e-12 * float(np.max(spec.E)) and abs(r.J_R) <= 1e-12 * float(np.max(spec.E))
+
+
+def test_degenerate_pair_spectrum_has_coherences_and_balanced_currents():
+    """With degenerate levels the Lindblad state has coherences inside the multiplet, but is still a state."""
+    spec = pair_spectrum()
+    r = steadystate(spec, 400.0, 5.0, equation="lindblad", **KW)
+    p = steadystate(spec, 400.0, 5.0, equation="pauli", **KW)
+    assert np.max(np.abs(r.rho - np.diag(np.diag(r.rho)))) > 0.0
+    assert np.allclose(r.rho, r.rho.conj().T, atol=0)
+    assert r.rho_min_eig > -1e-14 and abs(r.trace - 1) < 1e-14
+    assert abs(r.J_L - r.J_R) <= 1e-11 * abs(r.J_L)
+    assert r.J_L > 0 and p.J_L > 0
+    # heat_currents on the full matrix agrees with the solver's value
+    JL, JR = heat_currents(spec, r.rho, 400.0, 5.0, **KW)
+    assert abs(JL - r.J_L) <= 1e-12 * abs(r.J_L)
+
+
+def test_current_proportional_to_gamma():
+    spec = box_spectrum(30)
+    J1 = steadystate(spec, 200.0, 3.0, gamma=1.0, eta=-1.5, equation="lindblad").J_L
+    J7 = steadystate(spec, 200.0, 3.0, gamma=7.25, eta=-1.5, equation="lindblad").J_L
+    assert abs(J7 / J1 - 7.25) <= 1e-12 * 7.25
+
+
+def test_fig4_saturation_and_largest_rise():
+    """Fig. 4: eta = -2.25, gamma calibrated at 1000, T_L = 1000, N = 100, T_R = logspace(-2, 3, 41)."""
+    gamma = calibrate_gamma(-2.25, 1000.0, levels=100)
+    assert abs(gamma - 5.2548) < 1e-4
+    TR = np.logspace(-2, 3, 41)
+    _, J, JR = pauli_sweep(box_spectrum(100), 1000.0, TR, gamma=gamma, eta=-2.25)
+    assert np.max(np.abs(J - JR)) <= 1e-12 * J[0]
+    assert abs(J[0] / 8441.6 - 1) < 1e-5  # saturates near 8441.6 (8441.625)
+    assert abs(J[-1]) <= 1e-12 * J[0]  # T_R = T_L
+    # largest positive relative step over the grid, measured: +8.618e-6 (T_R 7.50 -> 10.0); total rise 2.4e-5
+    rel = np.diff(J) / J[:-1]
+    k = int(np.argmax(rel))
+    assert rel[k] == pytest.approx(8.618e-6, rel=1e-3)
+    assert TR[k] == pytest.approx(10 ** 0.875) and TR[k + 1] == pytest.approx(10.0)
+    rise = (J.max() - J[0]) / J[0]
+    assert 0 < rise < 1e-4
+    # past its maximum (T_R = 13.3) J falls strictly to 0
+    imax = int(np.argmax(J))
+    assert TR[imax] == pytest.approx(10 ** 1.125)
+    assert np.all(np.diff(J[imax:]) < 0)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"equation": "bogus"}, "equation"),
+    ({"backend": "cuda", "equation": "lindblad"}, "backend"),
+    ({"solver": "cg", "equation": "lindblad"}, "solver"),
+    ({"T_L": 0.0}, "T_L"),
+    ({"T_R": -1.0}, "T_R"),
+    ({"gamma": -1.0}, "gamma"),
+])
+def test_bad_input_raises(kwargs, match):
+    args = {"T_L": 10.0, "T_R": 1.0, "gamma": 1.0, "eta": -1.0}
+    args.update(kwargs)
+    T_L, T_R = args.pop("T_L"), args.pop("T_R")
+    with pytest.raises(ValueError, match=match):
+        steadystate(box_spectrum(5), T_L, T_R, **args)
+
+
+def test_bad_levels():
+    with pytest.raises(ValueError, match="levels"):
+        box_spectrum(1)
+    one = Spectrum(E=np.zeros(1), P_L=np.zeros((1, 1)), P_R=np.zeros((1, 1)))
+    with pytest.raises(ValueError, match="levels"):
+        steadystate(one, 1.0, 1.0, gamma=1.0, eta=0.0)
+    with pytest.raises(ValueError, match="T_R"):
+        pauli_sweep(box_spectrum(5), 1.0, [1.0, 0.0], gamma=1.0, eta=0.0)
