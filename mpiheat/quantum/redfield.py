@@ -538,7 +538,7 @@ def petsc_redfield_solve(gen: RedfieldGenerator, *, tol: float = 1e-12, comm=Non
                          restart: int = 60, maxiter: int = 2000) -> tuple[np.ndarray, str, int]:
     """Solve the trace-constrained Redfield system with PETSc KSP on a shell matrix (see :class:`_ShellRedfield`).
 
-    Defaults: GMRES(``restart``), ``rtol = tol``, ``atol = 0``, left preconditioning by the secular skeleton
+    Defaults: GMRES(``restart``), ``rtol = tol``, ``atol = 0``, right preconditioning by the secular skeleton
     (PCPYTHON), initial guess = the secular steady state.  Options with prefix ``redfield_`` override them
     (``petsc_options``: a string of command-line options or a dict whose keys get the prefix if missing).
 
@@ -585,6 +585,7 @@ def petsc_redfield_solve(gen: RedfieldGenerator, *, tol: float = 1e-12, comm=Non
     ksp.setGMRESRestart(restart)
     ksp.setTolerances(rtol=tol, atol=0.0, max_it=maxiter)
     ksp.setInitialGuessNonzero(True)
+    ksp.setPCSide(PETSc.PC.Side.RIGHT)  # the convergence test then sees the true residual of the constrained system
     pc = ksp.getPC()
     pc.setType("python")
     pc.setPythonContext(ctx)
