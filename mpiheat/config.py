@@ -27,6 +27,9 @@ class JobError(Exception):
         self.source, self.key, self.problem = source, key, problem
         super().__init__(f"{source}: {key}: {problem}")
 
+    def __reduce__(self):  # picklable, so that rank 0 can broadcast it
+        return (JobError, (self.source, self.key, self.problem))
+
 
 # --------------------------------------------------------------------------------------------------------------------
 # Value checkers. Each takes (value, where) and returns the normalised value or raises _Bad(problem).

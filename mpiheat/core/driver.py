@@ -269,6 +269,7 @@ def run_job(cfg: JobConfig, comm=None, *, restart: bool = False, progress: bool 
             mine = batch[group] if group < len(batch) else None
             result = None
             if mine is not None:
+                _fault_injection(rank, mine)
                 result = kind.compute(cfg, ctx, points[mine], mine, sub)
             gathered = comm.gather((mine, result) if sub.Get_rank() == 0 else (None, None), root=0)
             if rank == 0:
@@ -299,6 +300,16 @@ def run_job(cfg: JobConfig, comm=None, *, restart: bool = False, progress: bool 
                           f"results so far in {path}; run the same command again to resume")
     cols = comm.bcast(state.columns() if rank == 0 else None, root=0)
     return cols
+
+
+def _fault_injection(rank: int, index: int) -> None:
+    """Test hook: ``MPIHEAT_FAIL_RANK=r[:point]`` makes rank r raise (at that point index), to test failure handling."""
+    spec = os.environ.get("MPIHEAT_FAIL_RANK")
+    if not spec:
+        return
+    r, _, p = spec.partition(":")
+    if int(r) == rank and (not p or int(p) == index):
+        raise RuntimeError(f"injected failure on rank {rank} at point {index} (MPIHEAT_FAIL_RANK={spec})")
 
 
 def _max_op():

@@ -94,6 +94,7 @@ def write_results(path: str | os.PathLike, columns: Mapping[str, list], attrs: M
             for k, v in attrs.items():
                 f.attrs[k] = v
             g = f.create_group("results")
+            g.attrs["columns"] = list(columns)  # column order, for readers (HDF5 lists names alphabetically)
             for name, values in columns.items():
                 g.create_dataset(name, data=_column_array(list(values)))
             for gname, dsets in (extra or {}).items():
@@ -133,8 +134,10 @@ def read_results(path: str | os.PathLike) -> tuple[dict, dict, dict]:
     with h5py.File(path, "r") as f:
         for k, v in f.attrs.items():
             attrs[k] = v.decode() if isinstance(v, bytes) else v
-        for name, d in f["results"].items():
-            arr = d[()]
+        res = f["results"]
+        order = [str(c) for c in res.attrs.get("columns", [])] or list(res)
+        for name in order + [n for n in res if n not in order]:
+            arr = res[name][()]
             if arr.dtype.kind in ("O", "S"):
                 arr = np.array([x.decode() if isinstance(x, bytes) else str(x) for x in arr], dtype=object)
             cols[name] = arr
