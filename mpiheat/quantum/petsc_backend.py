@@ -44,19 +44,50 @@ def import_petsc():
     return PETSc, SLEPc
 
 
-def _insert_options(PETSc, petsc_options) -> None:
-    """Insert user options: a string of command-line options, or a dict (keys without the prefix get it)."""
+def parse_options(petsc_options) -> dict[str, str]:
+    """Normalise user options to ``{name: value}`` with the prefix applied to names that lack it.
+
+    Accepts a string of command-line options (``"-ss_ksp_type gmres -ss_ksp_monitor"``) or a dict; names without the
+    ``ss_`` prefix get it, so ``{"ksp_type": "gmres"}`` and ``"-ksp_type gmres"`` both mean ``-ss_ksp_type gmres``.
+    """
     if not petsc_options:
-        return
+        return {}
     if isinstance(petsc_options, str):
-        PETSc.Options().insertString(petsc_options)
-        return
+        items: list[tuple[str, str]] = []
+        for tok in petsc_options.split():
+            is_value = not tok.startswith("-") or _is_number(tok)
+            if is_value and items and items[-1][1] == "":
+                items[-1] = (items[-1][0], tok)
+            elif is_value:
+                raise ValueError(f"petsc_options: value {tok!r} without an option name")
+            else:
+                items.append((tok, ""))
+    else:
+        items = [(str(k), "" if v is None else str(v)) for k, v in dict(petsc_options).items()]
+    out = {}
+    for key, val in items:
+        key = key.lstrip("-")
+        out[key if key.startswith(OPTIONS_PREFIX) else OPTIONS_PREFIX + key] = val
+    return out
+
+
+def _is_number(tok: str) -> bool:
+    try:
+        float(tok)
+        return True
+    except ValueError:
+        return False
+
+
+def _insert_options(PETSc, petsc_options) -> list[str]:
+    """Insert user options into the global database; return the names set here (removed again after the solve)."""
     opts = PETSc.Options()
-    for key, val in dict(petsc_options).items():
-        key = str(key).lstrip("-")
-        if not key.startswith(OPTIONS_PREFIX):
-            key = OPTIONS_PREFIX + key
-        opts[key] = "" if val is None else str(val)
+    added = []
+    for key, val in parse_options(petsc_options).items():
+        if not opts.hasName(key):
+            added.append(key)
+        opts[key] = val
+    return added
 
 
 def _reason_name(enum_cls, code: int) -> str:
@@ -94,7 +125,6 @@ def solve_distributed(builder, dim: int, N: int, *, solver: str = "ksp", comm=No
     PETSc, SLEPc = import_petsc()
     comm = get_comm(comm)
     size, rank = comm.Get_size(), comm.Get_rank()
-    _insert_options(PETSc, petsc_options)
     r0, r1 = block_range(dim, size, rank)
     block = builder(rows=(r0, r1))
     indptr = block.indptr.astype(PETSc.IntType)
@@ -114,6 +144,7 @@ def solve_distributed(builder, dim: int, N: int, *, solver: str = "ksp", comm=No
     x = A.createVecRight()
     eigenvalue = float("nan")
     objs = [A, x]
+    added = _insert_options(PETSc, petsc_options)  # read by setFromOptions below
     try:
         if solver == "ksp":
             b = A.createVecLeft()
@@ -186,6 +217,9 @@ def solve_distributed(builder, dim: int, N: int, *, solver: str = "ksp", comm=No
     finally:
         for o in objs:
             o.destroy()
+        opts = PETSc.Options()
+        for key in added:  # user options of this call must not leak into the next solve
+            opts.delValue(key)
 
 
 def _mpi_sum():

@@ -1,0 +1,112 @@
+"""PETSc KSP / SLEPc EPS steady states: agreement with scipy and Pauli, in one process and under mpirun -n 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from mpiheat.quantum.spectrum import box_spectrum
+from mpiheat.quantum.steadystate import steadystate
+
+pytest.importorskip("petsc4py")
+pytest.importorskip("slepc4py")
+
+from tests.conftest import run_mpi  # noqa: E402
+
+KW = {"gamma": 1.0, "eta": -2.25}
+POINTS = [(12, 50.0, 2.0), (20, 1000.0, 0.05), (30, 300.0, 30.0)]
+
+
+@pytest.mark.parametrize("N,T_L,T_R", POINTS)
+@pytest.mark.parametrize("solver", ["ksp", "eps"])
+def test_petsc_serial_matches_scipy_and_pauli(N, T_L, T_R, solver):
+    spec = box_spectrum(N)
+    ref = steadystate(spec, T_L, T_R, equation="lindblad", backend="scipy", **KW)
+    pauli = steadystate(spec, T_L, T_R, equation="pauli", **KW)
+    r = steadystate(spec, T_L, T_R, equation="lindblad", backend="petsc", solver=solver, **KW)
+    assert abs(r.J_L / ref.J_L - 1) <= 1e-10
+    assert abs(r.J_L / pauli.J_L - 1) <= 1e-10
+    assert abs(r.J_L - r.J_R) <= 1e-10 * abs(r.J_L)
+    assert abs(r.trace - 1) <= 1e-13
+    assert r.converged.startswith("CONVERGED")
+    assert r.residual <= 1e-10 * max(1.0, abs(r.J_L))
+    assert r.rho_min_eig > -1e-14
+    assert np.max(np.abs(r.rho - ref.rho)) <= 1e-10
+    if solver == "eps":
+        assert abs(r.eigenvalue) < 1e-8  # the null eigenvalue of L
+        assert "sinvert" in r.method
+    else:
+        assert "mumps" in r.method or "lu" in r.method
+
+
+def test_petsc_options_are_honoured_and_health_reports_failure():
+    """A deliberately weak KSP (Jacobi GMRES, 3 iterations) must show in method and converged, not pass silently."""
+    spec = box_spectrum(15)
+    r = steadystate(spec, 50.0, 2.0, equation="lindblad", backend="petsc", solver="ksp",
+                    petsc_options="-ss_ksp_type gmres -pc_type jacobi -ss_ksp_max_it 3 -ss_ksp_rtol 1e-14", **KW)
+    assert "gmres" in r.method and "jacobi" in r.method
+    assert r.converged in ("DIVERGED_ITS", "DIVERGED_MAX_IT") and r.iterations == 3
+    # options are per call: the next solve is the default direct one again
+    r2 = steadystate(spec, 50.0, 2.0, equation="lindblad", backend="petsc", solver="ksp", **KW)
+    assert "preonly" in r2.method and r2.converged.startswith("CONVERGED")
+    r3 = steadystate(spec, 50.0, 2.0, equation="lindblad", backend="petsc", solver="eps",
+                     petsc_options={"eps_type": "arnoldi"}, **KW)
+    assert "arnoldi" in r3.method and abs(r3.J_L / r2.J_L - 1) < 1e-10
+
+
+def test_missing_petsc_raises_import_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "petsc4py", None)
+    monkeypatch.setitem(sys.modules, "petsc4py.PETSc", None)
+    spec = box_spectrum(5)
+    with pytest.raises(ImportError, match="backend='petsc'.*petsc4py"):
+        steadystate(spec, 10.0, 1.0, equation="lindblad", backend="petsc", **KW)
+    # "auto" falls back to scipy
+    r = steadystate(spec, 10.0, 1.0, equation="lindblad", backend="auto", **KW)
+    assert r.backend == "scipy"
+
+
+DRIVER = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    from mpi4py import MPI
+    from mpiheat.quantum.spectrum import box_spectrum
+    from mpiheat.quantum.steadystate import steadystate
+    comm = MPI.COMM_WORLD
+    out = []
+    for N, T_L, T_R in json.loads(sys.argv[1]):
+        for solver in ("ksp", "eps"):
+            r = steadystate(box_spectrum(N), T_L, T_R, gamma=1.0, eta=-2.25, equation="lindblad",
+                            backend="auto", solver=solver, comm=comm)
+            # rho must be identical on every rank
+            same = comm.allreduce(float(np.max(np.abs(r.rho - comm.bcast(r.rho, root=0)))), op=MPI.MAX)
+            out.append(dict(N=N, T_L=T_L, T_R=T_R, solver=solver, J_L=r.J_L, J_R=r.J_R, same=same,
+                            diag=np.diag(r.rho).real.tolist(), **{k: v for k, v in r.as_columns().items()
+                                                                  if k in ("converged", "method", "trace")}))
+    if comm.rank == 0:
+        print("RESULT" + json.dumps(out))
+""")
+
+
+def test_mpirun_two_ranks_matches_serial(tmp_path):
+    script = tmp_path / "driver.py"
+    script.write_text(DRIVER)
+    # this process may already be an MPI singleton (petsc4py/mpi4py imported by other tests): its PMIx/OMPI runtime
+    # variables would confuse the child mpirun, so pass only the user-level settings on
+    keep = ("OMPI_ALLOW_RUN_AS_ROOT", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "OMPI_MCA_rmaps_base_oversubscribe")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_", "PMIX_", "OPAL_")) or k in keep}
+    proc = run_mpi(2, [str(script), json.dumps(POINTS)], timeout=300, env=env)
+    line = [s for s in proc.stdout.splitlines() if s.startswith("RESULT")][0]
+    rows = json.loads(line[len("RESULT"):])
+    assert len(rows) == 2 * len(POINTS)
+    for row in rows:
+        ref = steadystate(box_spectrum(row["N"]), row["T_L"], row["T_R"], equation="lindblad", backend="scipy", **KW)
+        assert "np=2" in row["method"] and row["converged"].startswith("CONVERGED")
+        assert abs(row["J_L"] / ref.J_L - 1) <= 1e-10, row
+        assert abs(row["J_R"] / ref.J_L - 1) <= 1e-10, row
+        assert row["same"] == 0.0
+        assert np.allclose(row["diag"], np.diag(ref.rho).real, rtol=1e-9, atol=1e-15)
