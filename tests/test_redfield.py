@@ -96,7 +96,7 @@ def test_gamma_to_zero_lindblad_limit_slope():
     for g in gammas:
         ss = rf.redfield_steadystate(sp, gamma=g, backend="scipy", tol=1e-14, check_eigs=False, **PARAMS)
         _, JL, _ = pauli_sweep(sp, PARAMS["T_L"], PARAMS["T_R"], gamma=g, eta=PARAMS["eta"])
-        assert ss.converged == "converged"
+        assert ss.converged == "converged", ss.converged
         assert abs(ss.J_L - ss.J_R) <= 1e-10 * abs(ss.J_L)
         rel.append(ss.J_L / float(JL) - 1.0)
     rel = np.array(rel)
@@ -174,3 +174,19 @@ def test_petsc_two_ranks_equals_one_process(tmp_path, mpirun):
     assert out["size"] == 2
     assert out["reason"].startswith("CONVERGED")
     assert out["J"] == pytest.approx(ref.J_L, rel=1e-10)
+
+
+def test_front_end_dispatch():
+    """steadystate(equation="redfield") reaches the Redfield solver and reports the physicality columns."""
+    from mpiheat.quantum.steadystate import SteadyState, steadystate
+
+    sp = box_spectrum(12)
+    s = steadystate(sp, 50.0, 2.0, gamma=1e-3, eta=-2.25, equation="redfield")
+    ref = rf.redfield_steadystate(sp, 50.0, 2.0, gamma=1e-3, eta=-2.25, backend="dense")
+    lind = steadystate(sp, 50.0, 2.0, gamma=1e-3, eta=-2.25, equation="lindblad")
+    assert isinstance(s, SteadyState) and s.equation == "redfield"
+    assert s.J_L == pytest.approx(ref.J_L, rel=1e-10)
+    assert s.J_L == pytest.approx(lind.J_L, rel=1e-4) and s.J_L != pytest.approx(lind.J_L, rel=1e-9)
+    cols = s.as_columns()
+    assert {"max_real_eig", "unphysical", "residual", "rho_min_eig", "converged"} <= set(cols)
+    assert cols["max_real_eig"] < 0 and cols["unphysical"] is False

@@ -36,8 +36,10 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse.linalg as spla
 
+from ..parallel import get_comm
 from .lindblad import real_to_rho, rho_to_real
 from .spectrum import Spectrum, bose, spectral_density
+from .steadystate import SteadyState
 
 log = logging.getLogger(__name__)
 
@@ -345,36 +347,28 @@ def max_real_eigenvalue(gen: RedfieldGenerator, *, dense_limit: int = 40, k: int
 # steady state
 # --------------------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class RedfieldSteadyState:
-    """Redfield steady state and its health.
+class RedfieldSteadyState(SteadyState):
+    """Redfield steady state: :class:`~mpiheat.quantum.steadystate.SteadyState` plus the physicality report.
 
-    ``residual`` is ``||L(rho)||_2`` over the N^2 real coordinates; ``max_real_eig`` is the largest real part among the
-    generator's non-zero eigenvalues (NaN if not computed or not converged); ``unphysical`` is True when it is positive
-    (beyond ``1e-9`` times the generator scale) or ``rho_min_eig < -1e-10``.
+    ``residual`` is ``||L(x)||_2`` over the N^2 real coordinates x of rho (``residual_kind = "l2(Lx)"``);
+    ``max_real_eig`` is the largest real part among the generator's non-zero eigenvalues (NaN if not computed or not
+    converged, see ``eig_method``); ``unphysical`` is True when it is positive (beyond 1e-9 times the largest decay
+    rate) or when ``rho_min_eig < -positivity_tol``.
     """
 
-    rho: np.ndarray
-    J_L: float
-    J_R: float
-    residual: float
-    trace: float
-    rho_min_eig: float
-    converged: str
-    iterations: int
-    method: str
     max_real_eig: float = float("nan")
     unphysical: bool = False
     eig_method: str = "none"
-    wall_time: float = 0.0
 
     def as_columns(self) -> dict[str, float | int | bool | str]:
-        return {"J": self.J_L, "J_R": self.J_R, "residual": self.residual, "trace": self.trace,
-                "rho_min_eig": self.rho_min_eig, "converged": self.converged, "iterations": int(self.iterations),
-                "method": self.method, "max_real_eig": self.max_real_eig, "unphysical": bool(self.unphysical)}
+        cols = super().as_columns()
+        cols.update({"max_real_eig": float(self.max_real_eig), "unphysical": bool(self.unphysical),
+                     "eig_method": self.eig_method})
+        return cols
 
 
-def _finish(gen: RedfieldGenerator, x: np.ndarray, *, converged: str, iterations: int, method: str,
-            check_eigs: bool | str, eig_kw: dict, t0: float) -> RedfieldSteadyState:
+def _finish(gen: RedfieldGenerator, x: np.ndarray, *, converged: str, iterations: int, method: str, backend: str,
+            check_eigs: bool | str, eig_kw: dict, t0: float, positivity_tol: float) -> RedfieldSteadyState:
     N = gen.N
     rho = real_to_rho(x, N)
     tr = float(np.trace(rho).real)
@@ -386,22 +380,23 @@ def _finish(gen: RedfieldGenerator, x: np.ndarray, *, converged: str, iterations
     if check_eigs:
         max_re, _, eig_method = max_real_eigenvalue(gen, **eig_kw)
     scale = float(np.abs(np.einsum("aii->i", gen.M)).max()) or 1.0
-    unphysical = bool((np.isfinite(max_re) and max_re > 1e-9 * scale) or rho_min < -1e-10)
+    unphysical = bool((np.isfinite(max_re) and max_re > 1e-9 * scale) or rho_min < -positivity_tol)
     if unphysical:
         log.warning("Redfield regime is unphysical (N=%d, %s): max Re(lambda) = %.4g, min eig(rho_ss) = %.4g",
                     N, gen.params, max_re, rho_min)
     elif check_eigs and not np.isfinite(max_re):
         log.warning("Redfield eigenvalue check did not converge (%s); physicality unknown", eig_method)
-    return RedfieldSteadyState(rho=rho, J_L=J_L, J_R=J_R, residual=residual, trace=tr, rho_min_eig=rho_min,
-                               converged=converged, iterations=int(iterations), method=method, max_real_eig=max_re,
-                               unphysical=unphysical, eig_method=eig_method, wall_time=time.perf_counter() - t0)
+    return RedfieldSteadyState(rho=rho, J_L=J_L, J_R=J_R, residual=residual, residual_kind="l2(Lx)", trace=tr,
+                               rho_min_eig=rho_min, converged=converged, iterations=int(iterations), method=method,
+                               equation="redfield", backend=backend, seconds=time.perf_counter() - t0,
+                               max_real_eig=max_re, unphysical=unphysical, eig_method=eig_method)
 
 
 def redfield_steadystate(spectrum: Spectrum | RedfieldGenerator, T_L: float | None = None, T_R: float | None = None,
                          *, gamma: float | None = None, eta: float | None = None, omega_c: float = 1.0,
                          backend: str = "scipy", solver: str = "gmres", tol: float = 1e-12, restart: int = 60,
                          maxiter: int = 2000, check_eigs: bool | str = "auto", eig_dense_limit: int = 40,
-                         comm=None, petsc_options: str | dict | None = None,
+                         comm=None, petsc_options: str | dict | None = None, positivity_tol: float = 1e-10,
                          x0: np.ndarray | None = None) -> RedfieldSteadyState:
     """Steady state of the Redfield equation by a preconditioned Krylov solver.
 
@@ -418,7 +413,10 @@ def redfield_steadystate(spectrum: Spectrum | RedfieldGenerator, T_L: float | No
     tol : float
         Relative residual tolerance of the constrained system.
     check_eigs : bool or "auto"
-        Compute the largest-real-part eigenvalue (``"auto"``: only when ``N <= eig_dense_limit``, i.e. densely).
+        Compute the largest-real-part eigenvalue (``"auto"``: only when ``N <= eig_dense_limit``, i.e. densely;
+        ``True`` for larger N uses ARPACK on the matrix-free operator).
+    positivity_tol : float
+        ``rho_min_eig < -positivity_tol`` marks the state unphysical.
 
     Returns
     -------
@@ -432,6 +430,7 @@ def redfield_steadystate(spectrum: Spectrum | RedfieldGenerator, T_L: float | No
     if check_eigs == "auto":
         check_eigs = gen.N <= eig_dense_limit
     eig_kw = {"dense_limit": eig_dense_limit}
+    fin = dict(check_eigs=check_eigs, eig_kw=eig_kw, t0=t0, positivity_tol=positivity_tol)
     n = gen.dim
     scale = _trace_scale(gen)
     b = np.zeros(n)
@@ -440,13 +439,13 @@ def redfield_steadystate(spectrum: Spectrum | RedfieldGenerator, T_L: float | No
         A = gen.assemble()
         A[0, :] = scale * trace_functional(gen.N)
         x = np.linalg.solve(A, b)
-        return _finish(gen, x, converged="direct", iterations=1, method="redfield-dense-lu",
-                       check_eigs=check_eigs, eig_kw=eig_kw, t0=t0)
+        return _finish(gen, x, converged="LU", iterations=1, method="redfield-dense-lu", backend="numpy", **fin)
     if backend == "petsc":
         x, reason, its = petsc_redfield_solve(gen, tol=tol, comm=comm, petsc_options=petsc_options,
                                               restart=restart, maxiter=maxiter)
-        return _finish(gen, x, converged=reason, iterations=its, method="redfield-petsc-ksp",
-                       check_eigs=check_eigs, eig_kw=eig_kw, t0=t0)
+        size = get_comm(comm).Get_size()
+        return _finish(gen, x, converged=reason, iterations=its, method=f"redfield-shell-ksp[np={size}]",
+                       backend="petsc", **fin)
     if backend != "scipy":
         raise ValueError(f"unknown backend {backend!r}")
     A = spla.LinearOperator((n, n), matvec=_Constrained(gen, scale).matvec, dtype=float)
@@ -469,8 +468,8 @@ def redfield_steadystate(spectrum: Spectrum | RedfieldGenerator, T_L: float | No
     reason = "converged" if info == 0 else (f"maxiter({info})" if info > 0 else f"breakdown({info})")
     if info != 0:
         log.warning("Redfield %s did not converge: info=%d after %d iterations", solver, info, count[0])
-    return _finish(gen, x, converged=reason, iterations=count[0], method=f"redfield-scipy-{solver}",
-                   check_eigs=check_eigs, eig_kw=eig_kw, t0=t0)
+    return _finish(gen, x, converged=reason, iterations=count[0], method=f"redfield-{solver}", backend="scipy",
+                   **fin)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -551,8 +550,6 @@ def petsc_redfield_solve(gen: RedfieldGenerator, *, tol: float = 1e-12, comm=Non
     iterations : int
     """
     from petsc4py import PETSc
-
-    from ..parallel import get_comm
 
     mcomm = get_comm(comm)
     if np.dtype(PETSc.ScalarType).kind != "f":

@@ -28,7 +28,7 @@ from .lindblad import check_temperature, liouvillian_csr, real_dim, real_to_rho,
 from .pauli import pauli_currents, rate_matrices, solve_rates
 from .spectrum import Spectrum
 
-EQUATIONS = ("pauli", "lindblad")
+EQUATIONS = ("pauli", "lindblad", "redfield")
 BACKENDS = ("scipy", "petsc", "auto")
 SOLVERS = ("eps", "ksp", "auto")
 
@@ -261,7 +261,9 @@ def steadystate(spectrum: Spectrum, T_L: float, T_R: float, *, gamma: float, eta
         Bath temperatures, > 0.
     gamma, eta, omega_c : float
         Spectral function ``J(w) = gamma omega_c^(1-eta) w^eta``; ``gamma > 0``.
-    equation : {"pauli", "lindblad"} or a registered name (e.g. "redfield")
+    equation : {"pauli", "lindblad", "redfield"} or a registered name
+        ``redfield``: :func:`mpiheat.quantum.redfield.redfield_steadystate` (GMRES / PETSc shell KSP; PETSc options
+        prefix ``redfield_``); its result adds ``max_real_eig`` and ``unphysical``.
     backend : {"scipy", "petsc", "auto"}
         For generator equations. ``auto``: PETSc when the communicator has more than one rank and petsc4py is
         importable, else scipy. Ignored by ``pauli`` (dense numpy on every rank).
@@ -297,7 +299,8 @@ def steadystate(spectrum: Spectrum, T_L: float, T_R: float, *, gamma: float, eta
     pb = _Problem(spectrum, T_L, T_R, float(gamma), float(eta), float(omega_c))
     if equation == "pauli":
         return PauliSolver().solve(pb)
-    _builder(equation)  # validates the name
+    if equation != "redfield":  # Redfield is matrix-free (no CSR builder), dispatched below
+        _builder(equation)  # validates the name
     if backend == "auto":
         size = 1
         if comm is not None:
@@ -310,6 +313,11 @@ def steadystate(spectrum: Spectrum, T_L: float, T_R: float, *, gamma: float, eta
             except ImportError:
                 size = 1
         backend = "petsc" if size > 1 and _petsc_available() else "scipy"
+    if equation == "redfield":  # Krylov on the matrix-free O(N^3) generator; see mpiheat.quantum.redfield
+        from .redfield import redfield_steadystate
+
+        return redfield_steadystate(spectrum, T_L, T_R, gamma=gamma, eta=eta, omega_c=omega_c, backend=backend,
+                                    comm=comm, petsc_options=petsc_options, tol=tol)
     if backend == "scipy":
         return ScipySolver(equation).solve(pb)
     return PetscSolver(equation, solver="ksp" if solver == "auto" else solver, comm=comm,
