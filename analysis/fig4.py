@@ -50,10 +50,10 @@ def plot(quantum: str, kappa: str | None, classical: str | None, classical_kappa
     ax.set_xscale("log")
     ax.set_xlabel("$T_R$")
     ax.set_ylabel("$J$")
-    ax.legend(fontsize=7, frameon=False, loc="upper right")
+    ax.legend(fontsize=7, frameon=False, loc="lower left")
     if kappa:
         k, _, _ = load(kappa)
-        ins = ax.inset_axes([0.12, 0.12, 0.38, 0.38])
+        ins = ax.inset_axes([0.1, 0.3, 0.33, 0.33])
         ins.loglog(k["T"], k["kappa"], "o", ms=2.5, color="red", label="quantum")
         Tk = np.logspace(np.log10(k["T"].min()), np.log10(k["T"].max()), 200)
         ins.loglog(Tk, maxwell_kappa(Tk), "k--", lw=1)
