@@ -33,7 +33,7 @@ bench: setup
 	$(PY) benchmarks/run_all.py
 
 figures: setup
-	$(PY) -m mpiheat.figures --scale $(SCALE) --np $(NP) --out figures
+	$(PY) -m analysis.make_figures --scale $(SCALE) --np $(NP) --out figures
 
 clean:
 	rm -rf results figures benchmarks/results .numba_cache

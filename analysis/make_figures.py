@@ -1,0 +1,101 @@
+"""``make figures``: run every figure job of the Letter and draw Figs. 2–7 into one folder.
+
+``--scale reduced`` (default) runs each job with fewer points/samples (the overrides below) so that the whole set runs
+on a 2-core machine; ``--scale full`` runs the job files as written (cluster scale; submit them with
+``jobs/slurm/`` instead for long runs). Jobs whose file is missing are reported and skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# job name -> --set overrides for the reduced scale
+REDUCED = {
+    "fig2_classical": ["classical.trajectories=4", "classical.collisions=20000",
+                       "temperatures.T_R={logspace=[-2,3,11]}", "bath.steps=[300,1000,3000]",
+                       "bath.proposal=[0.5,1.0,2.0]"],
+    "fig3_calibration": [],
+    "fig4_quantum": ["temperatures.T_R={logspace=[-2,3,31]}"],
+    "fig4_kappa": [],
+    "fig4_classical_kappa": ["temperatures.T={logspace=[-1,3,9]}"],
+    "fig5_two_particles": ["classical.trajectories=4", "classical.collisions=20000",
+                           "temperatures.T_R={logspace=[-1,1.5,6]}"],
+    "fig5_quantum": [],
+    "fig6_redfield": [],
+    "fig6_redfield_kappa": [],
+    "fig7_interaction": [],
+}
+
+# figure -> (script module, positional result names, optional {flag: result name})
+FIGURES = [
+    ("analysis.fig2", ["fig2_classical"], {}),
+    ("analysis.fig3", ["fig3_calibration"], {}),
+    ("analysis.fig4", ["fig4_quantum"], {"--kappa": "fig4_kappa", "--classical": "fig2_classical",
+                                         "--classical-kappa": "fig4_classical_kappa"}),
+    ("analysis.fig5", ["fig5_two_particles", "fig5_quantum"], {}),
+    ("analysis.fig6", ["fig6_redfield"], {"--kappa": "fig6_redfield_kappa"}),
+    ("analysis.fig7", ["fig7_interaction"], {}),
+]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--scale", choices=("reduced", "full"), default="reduced")
+    p.add_argument("--np", type=int, default=2, help="MPI ranks per job")
+    p.add_argument("--out", default="figures", help="folder for the figures")
+    p.add_argument("--results", default=None, help="folder for the results files (default results/<scale>)")
+    args = p.parse_args(argv)
+    res_dir = Path(args.results or ROOT / "results" / args.scale)
+    res_dir.mkdir(parents=True, exist_ok=True)
+    print(f"[figures] scale = {args.scale}"
+          + (" (REDUCED: fewer points and samples than the Letter; use --scale full on a cluster)"
+             if args.scale == "reduced" else ""))
+    t_all = time.time()
+    made: dict[str, Path] = {}
+    timings = []
+    for name, overrides in REDUCED.items():
+        job = ROOT / "jobs" / f"{name}.toml"
+        if not job.exists():
+            print(f"[figures] skip {name}: {job} not found")
+            continue
+        out = res_dir / f"{name}.h5"
+        cmd = ["mpirun", "-n", str(args.np), sys.executable, "-m", "mpiheat.run", str(job), "--output", str(out),
+               "--quiet", "--progress", "off"]
+        for o in overrides if args.scale == "reduced" else []:
+            cmd += ["--set", o]
+        t0 = time.time()
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        dt = time.time() - t0
+        timings.append((name, dt, proc.returncode))
+        if proc.returncode != 0:
+            print(f"[figures] {name}: FAILED ({proc.returncode})\n{proc.stderr[-2000:]}")
+            continue
+        print(f"[figures] {name}: {dt:.1f} s -> {out}")
+        made[name] = out
+    for module, pos, opts in FIGURES:
+        if not all(n in made for n in pos):
+            print(f"[figures] skip {module}: missing results {[n for n in pos if n not in made]}")
+            continue
+        cmd = [sys.executable, "-m", module, *[str(made[n]) for n in pos]]
+        for flag, n in opts.items():
+            if n in made:
+                cmd += [flag, str(made[n])]
+        cmd += ["--out", args.out]
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        print(proc.stdout.rstrip())
+        if proc.returncode != 0:
+            print(f"[figures] {module}: FAILED\n{proc.stderr[-2000:]}")
+    total = time.time() - t_all
+    print(f"[figures] wall time {total:.0f} s on {args.np} rank(s) ({os.cpu_count()} cores); figures in {args.out}/")
+    return 0 if all(rc == 0 for _, _, rc in timings) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
