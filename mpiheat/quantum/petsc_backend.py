@@ -26,6 +26,10 @@ from ..parallel import block_range, get_comm
 
 OPTIONS_PREFIX = "ss_"
 
+#: Defaults applied unless the user sets them: MUMPS's automatic choice (METIS) orders the dense population block
+#: badly, 20x slower than AMD at N = 300 (measured 5.4 s vs 0.25 s); the EPS inner solver has the prefix ``ss_st_``.
+DEFAULT_OPTIONS = {"ss_mat_mumps_icntl_7": "0", "ss_st_mat_mumps_icntl_7": "0"}
+
 
 def import_petsc():
     """Import petsc4py and slepc4py, with a clear error if they are missing or built with complex scalars."""
@@ -87,6 +91,10 @@ def _insert_options(PETSc, petsc_options) -> list[str]:
         if not opts.hasName(key):
             added.append(key)
         opts[key] = val
+    for key, val in DEFAULT_OPTIONS.items():
+        if not opts.hasName(key):
+            added.append(key)
+            opts[key] = val
     return added
 
 
