@@ -36,4 +36,4 @@ figures: setup
 	$(PY) -m analysis.make_figures --scale $(SCALE) --np $(NP) --out figures
 
 clean:
-	rm -rf results figures benchmarks/results .numba_cache
+	rm -rf results/*.h5 results/reduced results/full figures benchmarks/results .numba_cache
