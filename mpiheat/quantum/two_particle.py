@@ -42,16 +42,18 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as sla
 
 from ..parallel import get_comm
 from .spectrum import Spectrum
-from .triangle.spectral import TriangleBasis, triangle_basis
+from .triangle.spectral import TriangleBasis, basis_values, triangle_basis
 
 __all__ = ["analytic_equal_mass_spectrum", "two_particle_spectrum", "equal_mass_pairs", "degenerate_blocks",
-           "UnconvergedError", "FIG5_MASSES"]
+           "UnconvergedError", "FIG5_MASSES",
+           "TriangleSolution", "solve_triangle", "default_degree"]
 
 
 #: The Letter's Fig. 5 masses (m1, m2).
@@ -173,6 +175,42 @@ def _couplings(basis: TriangleBasis, E: np.ndarray, C: np.ndarray, m1: float, m2
         P = C.T @ D @ C / 3.0
         out.append(0.5 * (P + P.T))
     return out  # P_L, P_R, P_L_boundary, P_R_boundary
+
+
+@dataclass(frozen=True)
+class TriangleSolution:
+    """Eigenpairs at one polynomial degree on the unit length (L = 1), with both coupling formulas.
+
+    ``C[:, k]`` are the coefficients of eigenfunction k in ``basis`` (orthonormal basis, so ``C.T @ C = 1``).
+    """
+
+    degree: int
+    masses: tuple[float, float]
+    E: np.ndarray
+    C: np.ndarray
+    P_L: np.ndarray
+    P_R: np.ndarray
+    P_L_boundary: np.ndarray
+    P_R_boundary: np.ndarray
+    basis: TriangleBasis
+
+    def values(self, x1, x2) -> np.ndarray:
+        """Eigenfunction values ``psi_k(x1, x2)`` at points of the unit triangle, shape (n_states, n_points)."""
+        return self.C.T @ basis_values(self.degree, x1, x2)
+
+    def as_columns(self) -> dict[str, float | int | bool | str]:
+        return {"degree": int(self.degree), "n_basis": int(self.basis.n), "n_states": int(self.E.size),
+                "m1": float(self.masses[0]), "m2": float(self.masses[1]),
+                "mass_matrix_deviation": float(np.abs(self.basis.M - np.eye(self.basis.n)).max())}
+
+
+def solve_triangle(degree: int, n_states: int, masses=FIG5_MASSES) -> TriangleSolution:
+    """Lowest ``n_states`` eigenpairs at polynomial degree ``degree`` on the unit length (no error control)."""
+    m1, m2 = (float(m) for m in masses)
+    basis = triangle_basis(int(degree))
+    E, C = _solve(basis, m1, m2, int(n_states))
+    PL, PR, PLb, PRb = _couplings(basis, E, C, m1, m2)
+    return TriangleSolution(int(degree), (m1, m2), E, C, PL, PR, PLb, PRb, basis)
 
 
 def _align(C_coarse: np.ndarray, C_fine: np.ndarray, blocks: list[np.ndarray]) -> np.ndarray:

@@ -182,3 +182,22 @@ def triangle_basis(p: int) -> TriangleBasis:
     K1 = 0.5 * (K1 + K1.T)
     K2 = 0.5 * (K2 + K2.T)
     return TriangleBasis(p=p, ij=ij, M=M, K1=K1, K2=K2, G_L=G_L, G_R=G_R, D_L=D_L, D_R=D_R)
+
+
+def project(f, p: int, nq: int | None = None) -> np.ndarray:
+    """Coefficients ``c_k = int f phi_k dx`` of functions on the unit triangle in the degree-``p`` basis.
+
+    ``f(x1, x2)`` takes arrays of shape (nq, nq) (collapsed Gauss grid) and returns shape (..., nq, nq); the result
+    has shape (n_modes, ...). Since the basis is orthonormal these are the L2-best approximations' coefficients.
+    """
+    nq = int(nq) if nq is not None else p + 30
+    y, wq = np.polynomial.legendre.leggauss(nq)
+    x, w = 0.5 * (y + 1.0), 0.5 * wq
+    v = _mode_values(p, y)
+    t, s = np.meshgrid(x, x, indexing="ij")  # axis 0: t, axis 1: s
+    F = np.asarray(f(s * t, s), dtype=float) * (w[:, None] * (w * x)[None, :])
+    lead = F.shape[:-2]
+    F = F.reshape((-1, nq, nq))
+    G = np.einsum("ia,jab->jib", v["A"], F)  # (n_f, n_i, n_s)
+    c = np.einsum("kb,jkb->kj", v["B"], G[:, v["ij"][:, 0], :])
+    return c.reshape((v["ij"].shape[0],) + lead)

@@ -1,0 +1,289 @@
+"""Two hard-core quantum particles (SPEC §4): exact equal-mass limit, convergence for m2/m1 = sqrt(2), heat currents."""
+
+from __future__ import annotations
+
+import math
+import os
+import textwrap
+
+import numpy as np
+import pytest
+
+from mpiheat.quantum.spectrum import Spectrum
+from mpiheat.quantum.steadystate import steadystate
+from mpiheat.quantum.triangle.spectral import project
+from mpiheat.quantum.two_particle import (
+    FIG5_MASSES,
+    UnconvergedError,
+    analytic_equal_mass_spectrum,
+    degenerate_blocks,
+    equal_mass_pairs,
+    solve_triangle,
+    two_particle_spectrum,
+)
+
+SQ2 = math.sqrt(2.0)
+
+
+@pytest.fixture(scope="module")
+def equal100():
+    return two_particle_spectrum(100, masses=(1.0, 1.0))
+
+
+@pytest.fixture(scope="module")
+def unequal100():
+    return two_particle_spectrum(100, masses=FIG5_MASSES)
+
+
+@pytest.fixture(scope="module")
+def aligned_equal():
+    """Solver eigenvectors (degree 56, 100 states) rotated onto the analytic basis, block by block."""
+    an = analytic_equal_mass_spectrum(100)
+    sol = solve_triangle(56, 100, (1.0, 1.0))
+    ab = np.array(an.meta["pairs"])
+    r2 = math.sqrt(2.0)
+
+    def psi(x1, x2):
+        a, b = ab[:, 0, None, None], ab[:, 1, None, None]
+        u = lambda n, x: r2 * np.sin(n * np.pi * x)  # noqa: E731
+        return u(a, x1) * u(b, x2) - u(b, x1) * u(a, x2)
+
+    c_an = project(psi, sol.degree)  # analytic eigenfunctions in the orthonormal basis
+    O = sol.C.T @ c_an  # O[i, j] = <psi_i^solver | psi_j^analytic>
+    R = np.zeros_like(O)
+    for blk in degenerate_blocks(an.E, 1e-12):
+        U, _, Vt = np.linalg.svd(O[np.ix_(blk, blk)])
+        R[np.ix_(blk, blk)] = U @ Vt
+    return an, sol, c_an, O, R
+
+
+# ------------------------------------------------------------------------------------------------ equal masses, exact
+
+def test_multiplets_and_truncation():
+    an = analytic_equal_mass_spectrum(100)
+    k = an.keys[0] + (an.meta["pairs"][0][0] ** 2 + an.meta["pairs"][0][1] ** 2)
+    assert an.N == 100
+    values, counts = np.unique(k, return_counts=True)
+    assert counts.max() == 2 and np.sum(counts == 2) == 13  # 13 exactly degenerate pairs in the lowest 100
+    assert (1 * 1 + 8 * 8) in values[counts == 2]  # 1^2 + 8^2 = 4^2 + 7^2
+    # truncation never splits a multiplet: the pair (1,8)/(4,7) sits at positions 18/19
+    assert equal_mass_pairs(19).shape[0] == 20
+    with pytest.raises(ValueError, match="splits the degenerate multiplet"):
+        equal_mass_pairs(19, on_split="raise")
+    for n in range(1, 160):
+        kk = (equal_mass_pairs(n) ** 2).sum(axis=1)
+        full = (equal_mass_pairs(n + 40) ** 2).sum(axis=1)
+        assert len(kk) >= n and np.all(np.diff(kk) >= 0)
+        assert np.sum(full == kk[-1]) == np.sum(kk == kk[-1])  # the last multiplet is complete
+    assert analytic_equal_mass_spectrum(19).N == 20
+
+
+def test_analytic_couplings_against_boundary_integral():
+    """SPEC §4 closed form vs direct quadrature of (1/3) int d1 psi_i(0, x2) d1 psi_j(0, x2) dx2 (L = 1.3, m = 2)."""
+    L, m = 1.3, 2.0
+    an = analytic_equal_mass_spectrum(30, mass=m, length=L)
+    ab = np.array(an.meta["pairs"])
+    x, w = np.polynomial.legendre.leggauss(120)
+    x, w = 0.5 * L * (x + 1), 0.5 * L * w
+    u = lambda n, y: math.sqrt(2 / L) * np.sin(n[:, None] * np.pi * y / L)  # noqa: E731
+    du0 = lambda n: math.sqrt(2 / L) * n * np.pi / L  # u_n'(0)  # noqa: E731
+    duL = lambda n: math.sqrt(2 / L) * n * np.pi / L * np.cos(n * np.pi)  # u_n'(L)  # noqa: E731
+    a, b = ab[:, 0], ab[:, 1]
+    gL = du0(a)[:, None] * u(b, x) - du0(b)[:, None] * u(a, x)  # d1 psi(0, x2)
+    gR = u(a, x) * duL(b)[:, None] - u(b, x) * duL(a)[:, None]  # d2 psi(x1, L)
+    PL = (gL * w) @ gL.T / 3
+    PR = (gR * w) @ gR.T / 3
+    assert np.allclose(an.P_L, PL, rtol=0, atol=1e-10 * np.abs(PL).max())
+    assert np.allclose(an.P_R, PR, rtol=0, atol=1e-10 * np.abs(PR).max())
+    assert np.allclose(an.E, an.scale * (a**2 + b**2))
+    # Rellich identity: <i|P|i> = 4 m E_i / (3 L) for both edges
+    assert np.allclose(np.diag(an.P_L), 4 * m * an.E / (3 * L), rtol=1e-13)
+    assert np.allclose(np.diag(an.P_R), 4 * m * an.E / (3 * L), rtol=1e-13)
+
+
+def test_equal_mass_levels_match_analytic(equal100):
+    an = analytic_equal_mass_spectrum(100)
+    rel = np.abs(equal100.E / an.E - 1)
+    print(f"equal masses: max relative level error {rel.max():.2e} at degree {equal100.meta['degree']}")
+    assert equal100.N == 100
+    assert rel.max() < 1e-10
+    assert np.array_equal(equal100.keys, an.keys)
+    assert equal100.scale == pytest.approx(an.scale, rel=1e-15)
+    assert equal100.meta["converged"] and equal100.meta["max_err"] < 1e-8
+    # the error estimate is honest: it bounds the true error
+    assert np.all(rel <= np.maximum(10 * np.asarray(equal100.meta["err_E"]), 1e-11))
+    # degenerate blocks of the couplings are multiples of the identity (basis-invariant form of the analytic result)
+    for blk in degenerate_blocks(an.E, 1e-12):
+        if blk.size > 1:
+            for P in (equal100.P_L, equal100.P_R):
+                B = P[np.ix_(blk, blk)]
+                assert np.abs(B - B[0, 0] * np.eye(blk.size)).max() < 1e-9 * B[0, 0]
+
+
+def test_equal_mass_scaling_with_mass_and_length():
+    s1 = two_particle_spectrum(20, masses=(1.0, 1.0), resolution=30)
+    s2 = two_particle_spectrum(20, masses=(2.0, 2.0), length=1.5, resolution=30)
+    an = analytic_equal_mass_spectrum(20, mass=2.0, length=1.5)
+    assert np.allclose(s2.E, an.E, rtol=1e-10)
+    assert np.allclose(s2.E, s1.E / (2.0 * 1.5**2), rtol=1e-12)
+    # |P| scales as 1/L^3 at fixed m (invariant moduli: eigenvalues of P, which are basis-free)
+    assert np.allclose(np.linalg.eigvalsh(s2.P_L), np.linalg.eigvalsh(an.P_L), rtol=0,
+                       atol=1e-8 * np.abs(an.P_L).max())
+
+
+def test_equal_mass_eigenvectors_and_couplings_after_alignment(aligned_equal):
+    an, sol, c_an, O, R = aligned_equal
+    # the analytic eigenfunctions lie in the polynomial space (norm 1) and the solver's span them
+    assert np.allclose(np.linalg.norm(c_an, axis=0), 1.0, atol=1e-10)
+    assert np.abs(R.T @ O - np.eye(100)).max() < 1e-8  # solver vectors @ R = analytic ones
+    assert np.allclose(sol.E, an.E, rtol=1e-10)
+    for P_num, P_an in ((sol.P_L, an.P_L), (sol.P_R, an.P_R)):
+        aligned = R.T @ P_num @ R
+        err = np.abs(aligned - P_an).max()
+        print(f"aligned coupling error {err:.2e} (max |P| = {np.abs(P_an).max():.1f})")
+        assert err < 1e-7  # absolute, |P| up to ~2000
+    for P_num, P_an in ((sol.P_L_boundary, an.P_L), (sol.P_R_boundary, an.P_R)):
+        # the raw boundary-trace form converges more slowly (derivative trace), but agrees too
+        err = np.abs(R.T @ P_num @ R - P_an).max()
+        print(f"boundary-trace coupling error {err:.2e}")
+        assert err < 5e-8 * np.abs(P_an).max()
+
+
+def test_equal_mass_heat_current_in_both_bases(aligned_equal, equal100):
+    """J in the solver's basis equals J in the analytic basis (Lindblad: basis-free in degenerate blocks; Pauli: it
+    is not, so it is compared after aligning the blocks) at T_L = 50, T_R = 5, eta = -2.25, gamma = 1."""
+    an, sol, _, _, R = aligned_equal
+    kw = dict(gamma=1.0, eta=-2.25)
+    J_an = {eq: steadystate(an, 50.0, 5.0, equation=eq, **kw) for eq in ("pauli", "lindblad")}
+    lind = steadystate(equal100, 50.0, 5.0, equation="lindblad", **kw)
+    assert lind.J_L == pytest.approx(J_an["lindblad"].J_L, rel=1e-9)
+    assert lind.J_R == pytest.approx(lind.J_L, rel=1e-10)
+    rotated = Spectrum(E=sol.E, P_L=R.T @ sol.P_L @ R, P_R=R.T @ sol.P_R @ R, keys=an.keys, scale=an.scale)
+    pauli = steadystate(rotated, 50.0, 5.0, equation="pauli", **kw)
+    assert pauli.J_L == pytest.approx(J_an["pauli"].J_L, rel=1e-9)
+    # Pauli is only approximate for equal masses (degenerate pairs -> coherences)
+    rel = abs(J_an["pauli"].J_L / J_an["lindblad"].J_L - 1)
+    print(f"equal masses N=100: J_lindblad={J_an['lindblad'].J_L:.10g}, Pauli/Lindblad - 1 = {rel:.1e}")
+    assert rel < 1e-4
+
+
+# ------------------------------------------------------------------------------------------------ unequal masses
+
+def test_unequal_masses_converge(unequal100):
+    """Levels and couplings of m2/m1 = sqrt(2) under p-refinement (reference: degree 60); rates printed."""
+    ref = solve_triangle(60, 40, FIG5_MASSES)
+    degrees = [12, 16, 20, 24, 28, 32, 40]
+    errE, errP = [], []
+    for p in degrees:
+        sol = solve_triangle(p, 40, FIG5_MASSES)
+        n = 30
+        errE.append(np.max(np.abs(sol.E[:n] / ref.E[:n] - 1)))
+        Cc = sol.basis.embed(sol.C, ref.basis)
+        sign = np.sign(np.sum(Cc * ref.C, axis=0))  # non-degenerate: align signs
+        dP = max(np.abs(sign[:, None] * sign[None, :] * Pc - Pf)[:n, :n].max() / np.diag(Pf)[:n].max()
+                 for Pc, Pf in ((sol.P_L, ref.P_L), (sol.P_R, ref.P_R)))
+        errP.append(dP)
+    errE, errP = np.array(errE), np.array(errP)
+    deg = np.array(degrees, dtype=float)
+    loc = np.log(errE[:-1] / errE[1:]) / np.log(deg[1:] / deg[:-1])  # local algebraic exponent
+    dec = np.log10(errE[:-1] / errE[1:]) / np.diff(deg)  # decades per unit degree
+    print("\ndegree  max rel err E (30 states)  max rel err P  local exponent  decades/degree")
+    for k, p in enumerate(degrees):
+        more = f"{loc[k]:6.1f}  {dec[k]:.2f}" if k < len(loc) else ""
+        print(f"{p:6d}  {errE[k]:.2e}  {errP[k]:.2e}  {more}")
+    # super-algebraic (pre-asymptotic, oscillation-resolving) decay down to the round-off floor (~1e-12): the local
+    # exponent grows and exceeds the asymptotic corner-singularity bound 4 * 3.60 = 14.4 well before the floor
+    assert errE[-1] < 1e-10 and errP[-1] < 1e-8
+    pre = np.flatnonzero(errE > 1e-10)
+    assert np.all(np.diff(np.log(errE[pre])) < 0)
+    assert np.all(np.diff(loc[pre[:-1]]) > 0) and loc[pre[-2]] > 14.4
+    assert np.all(np.diff(np.log(errP[errP > 1e-8])) < 0)
+    # the auto-resolved spectrum meets the 1e-8 target for all 100 states, with its own estimate
+    assert unequal100.N == 100 and unequal100.keys is None
+    assert unequal100.meta["converged"] and unequal100.meta["max_err"] < 1e-8
+    assert np.allclose(unequal100.E[:40], ref.E, rtol=1e-10)
+
+
+def test_unequal_masses_heat_trace_and_rellich(unequal100):
+    """Independent check of completeness and accuracy: the heat trace of a polygon (H = -1/2 Laplacian in
+    q_i = sqrt(m_i) x_i) is A/(4 pi t) - P/(8 sqrt(pi t)) + sum_v (pi^2 - th^2)/(24 pi th) up to exponentially
+    small terms, t = tau/2; and the boundary-trace couplings obey <i|P|i> = 4 m E_i / (3 L) independently."""
+    m1, m2 = FIG5_MASSES
+
+    def weyl(tau, m1, m2):
+        a, b = math.sqrt(m1), math.sqrt(m2)
+        t = tau / 2
+        th = math.atan(a / b)
+        corners = sum((math.pi**2 - x**2) / (24 * math.pi * x) for x in (th, math.pi / 2 - th, math.pi / 2))
+        return a * b / 2 / (4 * math.pi * t) - (a + b + math.hypot(a, b)) / (8 * math.sqrt(math.pi * t)) + corners
+
+    # exponentially small remainder ~ exp(-h^2 / t), h = smallest altitude (0.765 here, 0.707 for equal masses)
+    for tau in (0.03, 0.035):
+        assert np.exp(-tau * unequal100.E[-1]) < 1e-13
+        Z = np.sum(np.exp(-tau * unequal100.E))
+        assert Z == pytest.approx(weyl(tau, m1, m2), rel=1e-11, abs=0)
+    an = analytic_equal_mass_spectrum(400)
+    for tau in (0.02, 0.03):
+        Z_an = np.sum(np.exp(-tau * an.E))  # the formula itself, on the exact equal-mass spectrum
+        assert Z_an == pytest.approx(weyl(tau, 1.0, 1.0), rel=1e-13, abs=0)
+    assert abs(np.sum(np.exp(-0.06 * an.E)) / weyl(0.06, 1.0, 1.0) - 1) > 1e-8  # the remainder is really there
+    sol = solve_triangle(50, 60, FIG5_MASSES)
+    assert np.allclose(np.diag(sol.P_L_boundary), 4 * m1 * sol.E / 3, rtol=1e-7)
+    assert np.allclose(np.diag(sol.P_R_boundary), 4 * m2 * sol.E / 3, rtol=1e-7)
+    assert np.abs(sol.P_L_boundary - sol.P_L).max() < 1e-7 * np.diag(sol.P_L).max()
+
+
+def test_mass_swap_is_mirror_image():
+    """x -> L - x exchanges the particles: spectrum(m1, m2) = spectrum(m2, m1) with P_L <-> P_R (up to signs)."""
+    a = solve_triangle(40, 30, (1.0, SQ2))
+    b = solve_triangle(40, 30, (SQ2, 1.0))
+    assert np.allclose(a.E, b.E, rtol=1e-11)
+    assert np.allclose(np.abs(a.P_L), np.abs(b.P_R), rtol=0, atol=1e-8 * a.P_L.max())
+    assert np.allclose(np.abs(a.P_R), np.abs(b.P_L), rtol=0, atol=1e-8 * a.P_L.max())
+
+
+def test_refuses_unconverged_states():
+    with pytest.raises(UnconvergedError, match="exceed tol"):
+        two_particle_spectrum(60, masses=FIG5_MASSES, resolution=16)
+    s = two_particle_spectrum(60, masses=FIG5_MASSES, resolution=16, allow_unconverged=True)
+    assert not s.meta["converged"] and s.meta["max_err"] > 1e-8
+    assert len(s.meta["err"]) == s.N == 60
+    with pytest.raises(ValueError):
+        two_particle_spectrum(10, masses=(1.0, 1.0), method="sine")
+
+
+# ------------------------------------------------------------------------------------------------ heat current
+
+@pytest.mark.parametrize("equation", ["pauli", "lindblad"])
+def test_two_particle_heat_current(unequal100, equation):
+    spec = unequal100
+    if equation == "lindblad":  # the full Liouvillian at N = 100 is fine but slower; 40 states suffice here
+        spec = Spectrum(E=spec.E[:40], P_L=spec.P_L[:40, :40], P_R=spec.P_R[:40, :40], meta=spec.meta)
+    kw = dict(gamma=1.0, eta=-2.25, equation=equation)
+    hot = steadystate(spec, 50.0, 5.0, **kw)
+    assert hot.J_L > 0
+    assert hot.J_R == pytest.approx(hot.J_L, rel=1e-10)
+    eq = steadystate(spec, 20.0, 20.0, **kw)
+    assert abs(eq.J_L) < 1e-12 * hot.J_L and abs(eq.J_R) < 1e-12 * hot.J_L
+    rev = steadystate(spec, 5.0, 50.0, **kw)
+    assert rev.J_L < 0
+    # equilibrium state is the Gibbs state
+    p = np.exp(-(spec.E - spec.E[0]) / 20.0)
+    assert np.allclose(np.real(np.diag(eq.rho)), p / p.sum(), rtol=1e-9, atol=1e-15)
+
+
+@pytest.mark.mpi
+def test_mpi_broadcast(mpirun):
+    script = textwrap.dedent("""
+        from mpi4py import MPI
+        import numpy as np
+        from mpiheat.quantum.two_particle import two_particle_spectrum
+        s = two_particle_spectrum(12, masses=(1.0, 2 ** 0.5), comm=MPI.COMM_WORLD)
+        vals = MPI.COMM_WORLD.gather((s.E.tobytes(), s.P_L.tobytes(), s.P_R.tobytes()))
+        if MPI.COMM_WORLD.rank == 0:
+            assert all(v == vals[0] for v in vals), "ranks differ"
+            print("OK", s.N)
+    """)
+    # env given explicitly: this process has initialised MPI (singleton), whose C-level setenv() would leak
+    proc = mpirun(2, ["-c", script], env=dict(os.environ))
+    assert "OK 12" in proc.stdout
