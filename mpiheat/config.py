@@ -209,7 +209,8 @@ class QuantumSection:
     omega_c: float = _key(1.0, lambda v: _num(v, positive=True), "cut-off frequency w_c")
     gamma: Any = _key("calibrate", _gamma, "coupling strength, or \"calibrate\" (kappa^q(T_cal) = kappa^c(T_cal))")
     T_cal: float = _key(1000.0, lambda v: _num(v, positive=True), "calibration temperature when gamma = \"calibrate\"")
-    equation: str = _key("pauli", _choice("pauli", "lindblad", "redfield"), "pauli | lindblad | redfield")
+    equation: Sweep = _key("pauli", _sweep(_choice("pauli", "lindblad", "redfield")),
+                           "pauli | lindblad | redfield (list: sweep, e.g. Lindblad vs Redfield)")
     backend: str = _key("auto", _choice("scipy", "petsc", "auto"), "scipy | petsc | auto (petsc when > 1 rank/point)")
     solver: str = _key("auto", _choice("eps", "ksp", "auto"), "PETSc steady-state solver: eps | ksp | auto")
     tol: float = _key(1e-12, lambda v: _num(v, positive=True), "relative solver tolerance")

@@ -76,14 +76,15 @@ def observables(spectrum, rho) -> dict:
 
 class QuantumKind:
     def axes(self, cfg: JobConfig) -> dict:
-        return {"levels": cfg.quantum.levels, "length": cfg.system.length, "eta": cfg.quantum.eta}
+        return {"equation": cfg.quantum.equation, "levels": cfg.quantum.levels, "length": cfg.system.length,
+                "eta": cfg.quantum.eta}
 
     def plan(self, cfg: JobConfig) -> list[dict]:
         return product_points(cfg, self.axes(cfg))
 
     def ranks_per_point(self, cfg: JobConfig, size: int) -> int:
         q = cfg.quantum
-        if q.equation == "pauli" or q.backend == "scipy":
+        if set(q.equation.values) == {"pauli"} or q.backend == "scipy":
             return 1
         # Large operators are shared by all ranks; small ones are faster one per rank.
         return size if max(q.levels.values) >= 150 or q.backend == "petsc" and size > 1 else 1
@@ -98,13 +99,14 @@ class QuantumKind:
         levels = int(point_value(point, "levels", q.levels))
         length = float(point_value(point, "length", cfg.system.length))
         eta = float(point_value(point, "eta", q.eta))
+        equation = point_value(point, "equation", q.equation)
         spec = ctx.spectrum(levels, length)
         gamma = ctx.gamma(levels, length, eta)
         backend = q.backend
         if backend == "auto":
             backend = "petsc" if comm.Get_size() > 1 else "scipy"
         ss = steadystate(spec, point["T_L"], point["T_R"], gamma=gamma, eta=eta, omega_c=q.omega_c,
-                         equation=q.equation, backend=backend, solver=q.solver, comm=comm,
+                         equation=equation, backend=backend, solver=q.solver, comm=comm,
                          petsc_options=cfg.petsc.options or None, tol=q.tol)
         cols = ss.as_columns()
         cols["gamma"] = gamma
@@ -117,7 +119,7 @@ class QuantumKind:
         return cols
 
     def finish(self, cfg: JobConfig, ctx: QuantumContext, columns: dict, complete: bool):
-        attrs = {"equation": cfg.quantum.equation}
+        attrs = {"equation": ",".join(cfg.quantum.equation.values)}
         g = np.asarray([x for x in columns.get("gamma", []) if x is not None], dtype=float)
         g = g[np.isfinite(g)] if g.size else g
         if g.size and np.all(g == g[0]):

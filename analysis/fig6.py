@@ -1,0 +1,78 @@
+"""Fig. 6: Lindblad vs Redfield — kappa^q(T) (left) and J^q(T_R) (right), gamma = 1e-4, N = 100.
+
+Prints the largest relative Lindblad–Redfield difference and whether any Redfield point was flagged unphysical.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from analysis.common import load, mpl, save
+
+
+def _split(cols):
+    eq = np.asarray(cols["equation"]).astype(str)
+    return {e: eq == e for e in np.unique(eq)}
+
+
+def _compare(cols, x):
+    parts = _split(cols)
+    if not {"lindblad", "redfield"} <= set(parts):
+        return None
+    a, b = parts["lindblad"], parts["redfield"]
+    xa, xb = cols[x][a], cols[x][b]
+    ya = cols["J"][a][np.argsort(xa)]
+    yb = cols["J"][b][np.argsort(xb)]
+    unphys = int(np.sum(np.asarray(cols.get("unphysical", np.zeros(0)))[b])) if "unphysical" in cols else 0
+    return float(np.max(np.abs(yb / ya - 1))), unphys
+
+
+def plot(path: str, kappa: str | None, out_dir: str) -> list[str]:
+    plt = mpl()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.6))
+    styles = {"lindblad": ("o", "red", "Lindblad"), "redfield": ("x", "navy", "Redfield")}
+    cols, attrs, _ = load(path)
+    for e, m in _split(cols).items():
+        mk, c, lab = styles.get(e, ("s", None, e))
+        o = np.argsort(cols["T_R"][m])
+        b.plot(cols["T_R"][m][o], cols["J"][m][o], mk, ms=4, mfc="none", color=c, label=lab)
+    b.set_xscale("log")
+    b.set_xlabel("$T_R$")
+    b.set_ylabel("$J^q$")
+    b.legend(fontsize=8, frameon=False)
+    r = _compare(cols, "T_R")
+    if r:
+        print(f"J(T_R): max |J_Redfield/J_Lindblad - 1| = {r[0]:.3e}; Redfield points flagged unphysical: {r[1]}")
+    if kappa:
+        k, _, _ = load(kappa)
+        for e, m in _split(k).items():
+            mk, c, lab = styles.get(e, ("s", None, e))
+            o = np.argsort(k["T"][m])
+            a.loglog(k["T"][m][o], k["kappa"][m][o], mk, ms=4, mfc="none", color=c, label=lab)
+        r = _compare(k, "T")
+        if r:
+            print(f"kappa(T): max |k_Redfield/k_Lindblad - 1| = {r[0]:.3e}; unphysical points: {r[1]}")
+    a.set_xlabel("$T$")
+    a.set_ylabel(r"$\kappa^q$")
+    a.legend(fontsize=8, frameon=False)
+    paths = save(fig, out_dir, "fig6_redfield")
+    plt.close(fig)
+    return paths
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("result", help="results of jobs/fig6_redfield.toml")
+    p.add_argument("--kappa", help="results of jobs/fig6_redfield_kappa.toml")
+    p.add_argument("--out", default="figures")
+    a = p.parse_args(argv)
+    for path in plot(a.result, a.kappa, a.out):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
