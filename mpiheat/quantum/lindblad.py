@@ -190,48 +190,81 @@ def _group_pairs(tr: Transitions) -> tuple[np.ndarray, np.ndarray]:
     return s + t // g, s + t % g
 
 
-def _dissipator_coo(spectrum: Spectrum, tr: Transitions, rates: BathRates, pairs=None):
-    """Complex-index COO (a, b, j, l, coef) of ``D(rho)_ab = sum coef * rho_jl`` for rows ``a <= b``."""
+def _first_index_range(N: int, r0: int, r1: int) -> tuple[int, int]:
+    """Range ``[a_lo, a_hi]`` of the first complex index ``a`` (``a <= b``) of the real rows ``[r0, r1)``."""
+    los, his = [], []
+    if r0 < min(r1, N):  # populations a = r0 .. min(r1, N) - 1
+        los.append(r0)
+        his.append(min(r1, N) - 1)
+    if r1 > N:  # coherences: pair indices are row-major, so their first index is non-decreasing
+        p0, p1 = (max(r0, N) - N) // 2, (r1 - 1 - N) // 2
+        npairs_before = np.arange(N + 1) * N - (np.arange(N + 1) * (np.arange(N + 1) + 1)) // 2
+        los.append(int(np.searchsorted(npairs_before, p0, side="right") - 1))
+        his.append(int(np.searchsorted(npairs_before, p1, side="right") - 1))
+    if not los:
+        return 0, -1
+    return min(los), max(his)
+
+
+def _dissipator_coo(spectrum: Spectrum, tr: Transitions, rates: BathRates, a_range=None, upper_only: bool = True):
+    """Complex-index COO (a, b, j, l, coef) of ``D(rho)_ab = sum coef * rho_jl``.
+
+    Only rows with ``a <= b`` (``upper_only``) and first index ``a`` in ``a_range = (a_lo, a_hi)`` are generated,
+    so a rank holds its own share of the entries (plus the O(sum g^2) list of same-frequency transition pairs).
+    """
     N = spectrum.N
-    m, n = _group_pairs(tr) if pairs is None else pairs
+    a_lo, a_hi = (0, N - 1) if a_range is None else a_range
+    m, n = _group_pairs(tr)
+    lo_m, lo_n, hi_m, hi_n = tr.lo[m], tr.lo[n], tr.hi[m], tr.hi[n]
     gm = tr.group[m]
     cLL = tr.cL[m] * tr.cL[n]
     cRR = tr.cR[m] * tr.cR[n]
     down = rates.down_L[gm] * cLL + rates.down_R[gm] * cRR
     up = rates.up_L[gm] * cLL + rates.up_R[gm] * cRR
-    lo_m, lo_n, hi_m, hi_n = tr.lo[m], tr.lo[n], tr.hi[m], tr.hi[n]
-    # jump terms: A rho A^T takes rho[hi_m, hi_n] -> row (lo_m, lo_n); A^T rho A takes rho[lo_m, lo_n] -> (hi_m, hi_n)
-    A = [lo_m, hi_m]
-    B = [lo_n, hi_n]
-    Jc = [hi_m, lo_m]
-    Lc = [hi_n, lo_n]
-    C = [down, up]
     # anticommutator matrix M = sum down A^T A + up A A^T (diagonal unless levels are degenerate)
     s1 = lo_m == lo_n
     s2 = hi_m == hi_n
-    Mp = np.concatenate([hi_m[s1], lo_m[s2]])
-    Mq = np.concatenate([hi_n[s1], lo_n[s2]])
-    Mv = np.concatenate([down[s1], up[s2]])
-    Msp = sp.coo_matrix((Mv, (Mp, Mq)), shape=(N, N)).tocsr()
-    Msp.sum_duplicates()
-    Mc = Msp.tocoo()
+    Mc = sp.coo_matrix((np.concatenate([down[s1], up[s2]]),
+                        (np.concatenate([hi_m[s1], lo_m[s2]]), np.concatenate([hi_n[s1], lo_n[s2]]))),
+                       shape=(N, N)).tocsr().tocoo()  # tocsr sums duplicates
     Mp, Mq, Mv = Mc.row.astype(np.int64), Mc.col.astype(np.int64), Mc.data
-    # -1/2 M rho: row (p, b) gets -M_pq/2 rho[q, b] for every b; -1/2 rho M: row (a, q) gets -M_pq/2 rho[a, p]
+
+    def in_rows(a, b):
+        ok = (a >= a_lo) & (a <= a_hi)
+        return ok & (a <= b) if upper_only else ok
+
+    A, B, Jc, Lc, C = [], [], [], [], []
+    # jump terms: A rho A^T takes rho[hi_m, hi_n] -> row (lo_m, lo_n); A^T rho A takes rho[lo_m, lo_n] -> (hi_m, hi_n)
+    for ra, rb, cj, cl, cv in ((lo_m, lo_n, hi_m, hi_n, down), (hi_m, hi_n, lo_m, lo_n, up)):
+        k = in_rows(ra, rb) & (cv != 0.0)
+        A.append(ra[k])
+        B.append(rb[k])
+        Jc.append(cj[k])
+        Lc.append(cl[k])
+        C.append(cv[k])
+    # -1/2 M rho: row (p, b) gets -M_pq/2 rho[q, b]; rows need p in the a-range (upper: b >= p)
     bb = np.arange(N, dtype=np.int64)
-    nnzM = Mp.shape[0]
-    A.append(np.repeat(Mp, N))
-    B.append(np.tile(bb, nnzM))
-    Jc.append(np.repeat(Mq, N))
-    Lc.append(np.tile(bb, nnzM))
-    C.append(np.repeat(-0.5 * Mv, N))
-    A.append(np.tile(bb, nnzM))
-    B.append(np.repeat(Mq, N))
-    Jc.append(np.tile(bb, nnzM))
-    Lc.append(np.repeat(Mp, N))
-    C.append(np.repeat(-0.5 * Mv, N))
-    a, b, j, l, c = (np.concatenate(v) for v in (A, B, Jc, Lc, C))
-    keep = (a <= b) & (c != 0.0)
-    return a[keep], b[keep], j[keep], l[keep], c[keep]
+    sel = (Mp >= a_lo) & (Mp <= a_hi)
+    p_, q_, v_ = Mp[sel], Mq[sel], Mv[sel]
+    a1, b1 = np.repeat(p_, N), np.tile(bb, p_.shape[0])
+    j1, l1, c1 = np.repeat(q_, N), b1, np.repeat(-0.5 * v_, N)
+    k = in_rows(a1, b1)
+    A.append(a1[k])
+    B.append(b1[k])
+    Jc.append(j1[k])
+    Lc.append(l1[k])
+    C.append(c1[k])
+    # -1/2 rho M: row (a, q) gets -M_pq/2 rho[a, p]; rows need a in the a-range
+    aa = bb[a_lo:a_hi + 1]
+    a2, b2 = np.tile(aa, Mp.shape[0]), np.repeat(Mq, aa.shape[0])
+    j2, l2, c2 = a2, np.repeat(Mp, aa.shape[0]), np.repeat(-0.5 * Mv, aa.shape[0])
+    k = in_rows(a2, b2)
+    A.append(a2[k])
+    B.append(b2[k])
+    Jc.append(j2[k])
+    Lc.append(l2[k])
+    C.append(c2[k])
+    return tuple(np.concatenate(v) for v in (A, B, Jc, Lc, C))
 
 
 def _to_real_coo(N: int, a, b, j, l, c):
@@ -250,10 +283,13 @@ def _to_real_coo(N: int, a, b, j, l, c):
     return rows, cols, vals
 
 
-def _hamiltonian_coo(spectrum: Spectrum):
+def _hamiltonian_coo(spectrum: Spectrum, a_range=None):
     """Real-representation triplets of ``-i[H, rho]`` (couples Re/Im of each coherence)."""
     N = spectrum.N
     iu, ju = np.triu_indices(N, 1)
+    if a_range is not None:
+        k = (iu >= a_range[0]) & (iu <= a_range[1])
+        iu, ju = iu[k], ju[k]
     w = -spectrum.gaps()[iu, ju]  # E_i - E_j
     p = N + 2 * pair_index(iu, ju, N)
     # -i w (x + i y) = w y - i w x
@@ -300,16 +336,16 @@ def liouvillian_csr(spectrum: Spectrum, T_L: float, T_R: float, *, gamma: float,
     zero = np.zeros_like(tr.group_omega)
     rates = BathRates(down_L=rates.down_L if "L" in baths else zero, up_L=rates.up_L if "L" in baths else zero,
                       down_R=rates.down_R if "R" in baths else zero, up_R=rates.up_R if "R" in baths else zero)
+    a_range = _first_index_range(N, r0, r1)  # generate only this block's complex rows
     R, C, V = [], [], []
     if baths:
-        a, b, j, l, c = _dissipator_coo(spectrum, tr, rates)
-        # keep only complex rows whose real rows can fall in [r0, r1) before the (cheap) index mapping
+        a, b, j, l, c = _dissipator_coo(spectrum, tr, rates, a_range=a_range)
         rr, cc, vv = _to_real_coo(N, a, b, j, l, c)
         R.append(rr)
         C.append(cc)
         V.append(vv)
     if hamiltonian:
-        rr, cc, vv = _hamiltonian_coo(spectrum)
+        rr, cc, vv = _hamiltonian_coo(spectrum, a_range)
         R.append(rr)
         C.append(cc)
         V.append(vv)
@@ -323,6 +359,26 @@ def liouvillian_csr(spectrum: Spectrum, T_L: float, T_R: float, *, gamma: float,
     block.sum_duplicates()
     block.sort_indices()
     return block
+
+
+def liouvillian_complex_csr(spectrum: Spectrum, T_L: float, T_R: float, *, gamma: float, eta: float,
+                            omega_c: float = 1.0) -> sp.csr_matrix:
+    """The same Liouvillian as a complex N^2 x N^2 CSR superoperator on column-stacked ``vec(rho)[a + N b]``.
+
+    This is QuTiP's convention (``operator_to_vector``); used to hand the identical operator to a peer solver.
+    """
+    N = spectrum.N
+    tr = transitions(spectrum)
+    rates = bath_rates(tr.group_omega, T_L, T_R, gamma=gamma, eta=eta, omega_c=omega_c)
+    a, b, j, l, c = _dissipator_coo(spectrum, tr, rates, upper_only=False)
+    ia, ib = np.divmod(np.arange(N * N, dtype=np.int64), N)
+    ham = -1j * (-spectrum.gaps()[ia, ib])  # -i (E_a - E_b) on vec index a + N b
+    rows = np.concatenate([a + N * b, ia + N * ib])
+    cols = np.concatenate([j + N * l, ia + N * ib])
+    vals = np.concatenate([c.astype(complex), ham])
+    out = sp.coo_matrix((vals, (rows, cols)), shape=(N * N, N * N)).tocsr()
+    out.sum_duplicates()
+    return out
 
 
 def apply_liouvillian(spectrum: Spectrum, rho: np.ndarray, T_L: float, T_R: float, *, gamma: float, eta: float,
