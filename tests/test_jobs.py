@@ -1,0 +1,145 @@
+"""Job kinds end to end through the CLI: quantum sweeps (Pauli = Lindblad, MPI split identical), calibration table,
+length scaling exponents, relaxation; HDF5 layout of SPEC §5."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import run_mpi
+from mpiheat.io import read_results
+
+QUANTUM = """
+[job]
+kind = "quantum"
+output = "{out}"
+[temperatures]
+T_L = 50.0
+T_R = [0.5, 2.0, 10.0, 50.0]
+[quantum]
+levels = 20
+eta = -2.25
+gamma = "calibrate"
+T_cal = 50.0
+equation = ["pauli", "lindblad"]
+backend = "scipy"
+"""
+
+
+def cli(args, cwd, timeout=600):
+    proc = subprocess.run([sys.executable, "-m", "mpiheat.run", *args, "--progress", "off"], capture_output=True,
+                          text=True, cwd=cwd, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_quantum_job_pauli_equals_lindblad_and_layout(tmp_path):
+    job = tmp_path / "q.toml"
+    job.write_text(QUANTUM.format(out=tmp_path / "q.h5"))
+    cli([str(job)], tmp_path)
+    cols, attrs, extra = read_results(tmp_path / "q.h5")
+    assert attrs["complete"] and cols["done"].all()
+    eq = cols["equation"].astype(str)
+    p, li = eq == "pauli", eq == "lindblad"
+    np.testing.assert_allclose(cols["J"][li], cols["J"][p], rtol=1e-10, atol=1e-12 * np.abs(cols["J"]).max())
+    assert abs(cols["J"][cols["T_R"] == 50.0]).max() < 1e-10 * abs(cols["J"]).max()  # equilibrium
+    assert np.all(np.abs(cols["J_mismatch"]) <= 1e-10 * np.abs(cols["J"]).max())
+    assert np.all(cols["rho_min_eig"] > -1e-12) and np.all(np.abs(cols["trace"] - 1) < 1e-12)
+    # Calibration: kappa^q(T_cal) = kappa^c(T_cal) = sqrt(T/(2 pi)) for this gamma.
+    from mpiheat.quantum.calibrate import kappa_quantum
+    from mpiheat.quantum.spectrum import box_spectrum
+
+    g = attrs["gamma"]
+    assert kappa_quantum(box_spectrum(20), 50.0, gamma=g, eta=-2.25) == pytest.approx(np.sqrt(50 / (2 * np.pi)),
+                                                                                      rel=1e-10)
+    assert extra["spectrum"]["E"].shape == (20,) and extra["spectrum"]["P_R"].shape == (20, 20)
+    for c in ("P_R", "participation_ratio", "residual", "converged", "top_weight"):
+        assert c in cols
+
+
+def test_quantum_sweep_split_bit_identical_on_1_2_3_ranks(tmp_path):
+    job = tmp_path / "q.toml"
+    job.write_text(QUANTUM.format(out=tmp_path / "q.h5").replace('["pauli", "lindblad"]', '"lindblad"'))
+    out = {}
+    for n in (1, 2, 3):
+        path = tmp_path / f"q{n}.h5"
+        run_mpi(n, ["-m", "mpiheat.run", str(job), "--output", str(path), "--quiet", "--set",
+                    "parallel.layout='points'"], cwd=tmp_path)
+        out[n], attrs, _ = read_results(path)
+        assert attrs["mpi_size"] == n and attrs["ranks_per_point"] == 1
+    for n in (2, 3):
+        for k in ("J", "J_R", "P_R", "participation_ratio", "residual"):
+            assert np.array_equal(out[1][k], out[n][k]), k
+
+
+def test_calibrate_job_reproduces_letter_table(tmp_path):
+    job = tmp_path / "c.toml"
+    job.write_text(f"""
+[job]
+kind = "calibrate"
+output = "{tmp_path / 'c.h5'}"
+[quantum]
+levels = 100
+[calibrate]
+eta = [-1.0, -2.0, -2.5]
+T_cal = 1000.0
+eta_half = true
+""")
+    cli([str(job)], tmp_path)
+    cols, attrs, extra = read_results(tmp_path / "c.h5")
+    np.testing.assert_allclose(cols["gamma"], [1.477e-3, 1.160, 22.499], rtol=1e-3)
+    assert attrs["eta_half"] == pytest.approx(-2.25, abs=0.01)
+    assert np.all(np.diff(cols["beta"]) < 0)  # beta grows with eta
+    assert extra["kappa_curves"]["kappa"].shape == (3, extra["kappa_curves"]["T"].size)
+
+
+def test_scaling_job_exponents(tmp_path):
+    job = tmp_path / "s.toml"
+    job.write_text(f"""
+[job]
+kind = "scaling"
+output = "{tmp_path / 's.h5'}"
+[system]
+length = [1.0, 2.0, 3.0]
+[temperatures]
+T_L = 1000.0
+T_R = [1.0, 100.0]
+[quantum]
+levels = 60
+gamma = 1.0
+[scaling]
+classical = "none"
+""")
+    cli([str(job)], tmp_path)
+    _, attrs, _ = read_results(tmp_path / "s.h5")
+    np.testing.assert_allclose(attrs["exponent_J_quantum"], -4.0, atol=1e-10)
+    np.testing.assert_allclose(attrs["exponent_P_R"], -3.0, atol=1e-10)
+    np.testing.assert_allclose(attrs["exponent_J_maxwell"], -4.0, atol=1e-10)
+
+
+def test_quantum_relaxation_job_time_stepping_matches_gap(tmp_path):
+    job = tmp_path / "r.toml"
+    job.write_text(f"""
+[job]
+kind = "relaxation"
+output = "{tmp_path / 'r.h5'}"
+[temperatures]
+T_L = 20.0
+T_R = [1.0]
+[quantum]
+levels = 12
+gamma = 0.5
+equation = "lindblad"
+[relaxation]
+model = "quantum"
+tol = 1e-4
+""")
+    cli([str(job)], tmp_path)
+    cols, _, _ = read_results(tmp_path / "r.h5")
+    # The late-time decay rate of the trace distance is the slowest excited mode's rate.
+    assert cols["decay_rate_fit"][0] == pytest.approx(1 / cols["tau_exc"][0], rel=1e-2)
+    assert cols["t_relax"][0] > cols["tau_exc"][0]
+    assert cols["max_trace_error"][0] < 1e-10
