@@ -128,7 +128,7 @@ def test_determinism_and_streams():
 def test_result_columns_and_progress():
     seen = []
     r = run_md(T_L, 2.0, Bath(), trajectories=3, collisions=100, warmup=0, progress=seen.append)
-    assert seen == [1, 2, 3]
+    assert seen[-1] == 3 and seen == sorted(set(seen))  # trajectories done on this rank (reported per pair)
     cols = r.as_columns()
     assert set(cols) == {"J", "J_err", "J_R", "J_R_err", "E_LR", "E_RL", "t_LR", "t_RL", "collisions", "trajectories"}
     assert isinstance(cols["collisions"], int) and cols["collisions"] == 300

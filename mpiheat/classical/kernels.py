@@ -85,6 +85,53 @@ def mcmc_speed_chain(y, steps, c, s):
 
 
 @nb.njit(cache=True)
+def mcmc_energy_chain2(xa, xb, steps, c, sa, sb):
+    """Two independent energy chains run in lockstep (each with its own RNG state); same numbers as two calls of
+    :func:`mcmc_energy_chain`, about 1.5x faster because the two dependency chains overlap in the CPU."""
+    a0, a1, a2, a3 = sa[0], sa[1], sa[2], sa[3]
+    b0, b1, b2, b3 = sb[0], sb[1], sb[2], sb[3]
+    for _ in range(steps):
+        za, a0, a1, a2, a3 = zig_normal(a0, a1, a2, a3)
+        ea, a0, a1, a2, a3 = zig_exponential(a0, a1, a2, a3)
+        zb, b0, b1, b2, b3 = zig_normal(b0, b1, b2, b3)
+        eb, b0, b1, b2, b3 = zig_exponential(b0, b1, b2, b3)
+        da = c * za
+        xpa = xa + da
+        acca = (xpa > 0.0) & (ea > da)
+        xa = xpa if acca else xa
+        db = c * zb
+        xpb = xb + db
+        accb = (xpb > 0.0) & (eb > db)
+        xb = xpb if accb else xb
+    sa[0], sa[1], sa[2], sa[3] = a0, a1, a2, a3
+    sb[0], sb[1], sb[2], sb[3] = b0, b1, b2, b3
+    return xa, xb
+
+
+@nb.njit(cache=True)
+def mcmc_speed_chain2(ya, yb, steps, c, sa, sb):
+    """Two independent speed chains in lockstep; same numbers as two calls of :func:`mcmc_speed_chain`."""
+    a0, a1, a2, a3 = sa[0], sa[1], sa[2], sa[3]
+    b0, b1, b2, b3 = sb[0], sb[1], sb[2], sb[3]
+    for _ in range(steps):
+        za, a0, a1, a2, a3 = zig_normal(a0, a1, a2, a3)
+        ea, a0, a1, a2, a3 = zig_exponential(a0, a1, a2, a3)
+        zb, b0, b1, b2, b3 = zig_normal(b0, b1, b2, b3)
+        eb, b0, b1, b2, b3 = zig_exponential(b0, b1, b2, b3)
+        ypa = ya + c * za
+        thra = 0.5 * (ypa - ya) * (ypa + ya) - np.log(ypa / ya)
+        acca = (ypa > 0.0) & (ea > thra)
+        ya = ypa if acca else ya
+        ypb = yb + c * zb
+        thrb = 0.5 * (ypb - yb) * (ypb + yb) - np.log(ypb / yb)
+        accb = (ypb > 0.0) & (eb > thrb)
+        yb = ypb if accb else yb
+    sa[0], sa[1], sa[2], sa[3] = a0, a1, a2, a3
+    sb[0], sb[1], sb[2], sb[3] = b0, b1, b2, b3
+    return ya, yb
+
+
+@nb.njit(cache=True)
 def bath_energy(code, E_in, T, steps, c, s):
     """Outgoing kinetic energy after a collision with bath ``code`` at temperature ``T``.
 
@@ -111,6 +158,23 @@ def bath_energy(code, E_in, T, steps, c, s):
         return T * mcmc_energy_chain(E_in / T, steps, c, s)
     y = mcmc_speed_chain(math.sqrt(2.0 * E_in / T), steps, c, s)
     return 0.5 * T * y * y
+
+
+@nb.njit(cache=True)
+def bath_energy2(code, Ea, Eb, T, steps, c, sa, sb):
+    """Two independent collisions with the same MCMC bath, in lockstep: equal, bit for bit, to
+    ``(bath_energy(code, Ea, T, steps, c, sa), bath_energy(code, Eb, T, steps, c, sb))``."""
+    if code == BATH_MAXWELL:
+        return maxwell_energy(T, sa), maxwell_energy(T, sb)
+    if not (Ea > 0.0 and Ea < math.inf):
+        Ea = maxwell_energy(T, sa)
+    if not (Eb > 0.0 and Eb < math.inf):
+        Eb = maxwell_energy(T, sb)
+    if code == BATH_MCMC_ENERGY:
+        xa, xb = mcmc_energy_chain2(Ea / T, Eb / T, steps, c, sa, sb)
+        return T * xa, T * xb
+    ya, yb = mcmc_speed_chain2(math.sqrt(2.0 * Ea / T), math.sqrt(2.0 * Eb / T), steps, c, sa, sb)
+    return 0.5 * T * ya * ya, 0.5 * T * yb * yb
 
 
 @nb.njit(cache=True)
@@ -212,8 +276,58 @@ def one_particle_sums(s, code, T_L, T_R, mass, length, steps, c, warmup, collisi
 
 
 @nb.njit(cache=True)
-def one_particle_batch(states, code, T_L, T_R, mass, length, steps, c, warmup, collisions, out):
-    """Run one trajectory per row of ``states`` ((n, 4) uint64, advanced in place); sums into ``out`` ((n, 8))."""
-    for i in range(states.shape[0]):
-        one_particle_sums(states[i], code, T_L, T_R, mass, length, steps, c, warmup, collisions, out[i])
+def one_particle_sums2(sa, sb, code, T_L, T_R, mass, length, steps, c, warmup, collisions, acc_a, acc_b):
+    """Two independent trajectories in lockstep (MCMC baths): the same sums, bit for bit, as two calls of
+    :func:`one_particle_sums` with states ``sa`` and ``sb``, faster because the two chains overlap."""
+    if code == BATH_MAXWELL:
+        one_particle_sums(sa, code, T_L, T_R, mass, length, steps, c, warmup, collisions, acc_a)
+        one_particle_sums(sb, code, T_L, T_R, mass, length, steps, c, warmup, collisions, acc_b)
+        return
+    half_mL2 = 0.5 * mass * length * length
+    for j in range(N_COLS):
+        acc_a[j] = 0.0
+        acc_b[j] = 0.0
+    Ea_in = 0.0
+    Eb_in = 0.0
+    for k in range(warmup + collisions):
+        left = (k & 1) == 0
+        T = T_L if left else T_R
+        Ea, Eb = bath_energy2(code, Ea_in, Eb_in, T, steps, c, sa, sb)
+        ta = math.sqrt(half_mL2 / Ea)
+        tb = math.sqrt(half_mL2 / Eb)
+        if k >= warmup:
+            if left:
+                acc_a[COL_N_LR] += 1.0
+                acc_a[COL_E_LR] += Ea
+                acc_a[COL_T_LR] += ta
+                acc_b[COL_N_LR] += 1.0
+                acc_b[COL_E_LR] += Eb
+                acc_b[COL_T_LR] += tb
+            else:
+                acc_a[COL_N_RL] += 1.0
+                acc_a[COL_E_RL] += Ea
+                acc_a[COL_T_RL] += ta
+                acc_b[COL_N_RL] += 1.0
+                acc_b[COL_E_RL] += Eb
+                acc_b[COL_T_RL] += tb
+                if k > 0:
+                    acc_a[COL_E_ARR_R] += Ea_in
+                    acc_a[COL_N_ARR_R] += 1.0
+                    acc_b[COL_E_ARR_R] += Eb_in
+                    acc_b[COL_N_ARR_R] += 1.0
+        Ea_in = Ea
+        Eb_in = Eb
 
+
+@nb.njit(cache=True)
+def one_particle_batch(states, code, T_L, T_R, mass, length, steps, c, warmup, collisions, out):
+    """Run one trajectory per row of ``states`` ((n, 4) uint64, advanced in place); sums into ``out`` ((n, 8)).
+
+    Rows are processed in pairs (lockstep) and a last odd row alone; each row's numbers do not depend on its partner.
+    """
+    n = states.shape[0]
+    for i in range(0, n - 1, 2):
+        one_particle_sums2(states[i], states[i + 1], code, T_L, T_R, mass, length, steps, c, warmup, collisions,
+                           out[i], out[i + 1])
+    if n % 2 == 1:
+        one_particle_sums(states[n - 1], code, T_L, T_R, mass, length, steps, c, warmup, collisions, out[n - 1])

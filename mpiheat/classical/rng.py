@@ -36,7 +36,6 @@ __all__ = [
 ]
 
 _U8 = np.uint64(8)
-_U1 = np.uint64(1)
 _U3 = np.uint64(3)
 _U11 = np.uint64(11)
 _U12 = np.uint64(12)
@@ -44,6 +43,7 @@ _U17 = np.uint64(17)
 _U23 = np.uint64(23)
 _U45 = np.uint64(45)
 _MASK8 = np.uint64(0xFF)
+_MASK9 = np.uint64(0x1FF)
 _MASK52 = np.uint64(0x000FFFFFFFFFFFFF)
 _TWO_M53 = 2.0**-53
 _TWO_M52 = 2.0**-52
@@ -104,6 +104,9 @@ def _exponential_tables(n: int = 256, r: float = 7.69711747013104972, v: float =
 _KN, _WN, _FN, _RN = _normal_tables()
 _KE, _WE, _FE, _RE = _exponential_tables()
 _RN_INV = 1.0 / _RN
+# sign folded into the index: entries 256..511 are the negative layers
+_KN2 = np.concatenate([_KN, _KN])
+_WN2 = np.concatenate([_WN, -_WN])
 
 
 # ----------------------------------------------------------------------------------------------- seeding
@@ -185,19 +188,19 @@ def _normal_slow(idx, x, neg, s0, s1, s2, s3):
 
 @nb.njit(cache=True, inline="always")
 def zig_normal(s0, s1, s2, s3):
-    """Standard normal by the 256-layer ziggurat; returns ``(z, s0, s1, s2, s3)``."""
+    """Standard normal by the 256-layer ziggurat; returns ``(z, s0, s1, s2, s3)``.
+
+    Bits 0-7 pick the layer, bit 8 the sign, bits 12-63 the 52-bit magnitude; the sign is folded into a 512-entry
+    table index (no branch, no extra multiply).
+    """
     while True:
         r, s0, s1, s2, s3 = xo_next(s0, s1, s2, s3)
-        idx = np.intp(r & _MASK8)
-        r = r >> _U8
-        # sign from bit 8 without a branch (an unpredictable branch here costs more than the rest of the draw)
-        sgn = 1.0 - 2.0 * np.float64(np.int64(r & _U1))
-        neg = sgn < 0.0
-        rabs = (r >> _U1) & _MASK52
-        x = sgn * (np.float64(np.int64(rabs)) * _WN[idx])
-        if rabs < _KN[idx]:
+        i9 = np.intp(r & _MASK9)
+        rabs = (r >> _U12) & _MASK52
+        x = np.float64(np.int64(rabs)) * _WN2[i9]
+        if rabs < _KN2[i9]:
             return x, s0, s1, s2, s3
-        ok, x, s0, s1, s2, s3 = _normal_slow(idx, x, neg, s0, s1, s2, s3)
+        ok, x, s0, s1, s2, s3 = _normal_slow(i9 & 255, x, i9 >= 256, s0, s1, s2, s3)
         if ok:
             return x, s0, s1, s2, s3
 
