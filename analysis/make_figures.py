@@ -25,11 +25,15 @@ REDUCED = {
     "fig4_quantum": ["temperatures.T_R={logspace=[-2,3,31]}"],
     "fig4_kappa": [],
     "fig4_classical_kappa": ["temperatures.T={logspace=[-1,3,9]}"],
-    "fig5_two_particles": ["classical.trajectories=4", "classical.collisions=20000",
-                           "temperatures.T_R={logspace=[-1,1.5,6]}"],
-    "fig5_quantum": [],
-    "fig6_redfield": [],
-    "fig6_redfield_kappa": [],
+    "fig5_classical": ["classical.trajectories=4", "classical.collisions=50000",
+                       "temperatures.T_R={logspace=[-2,1.5,8]}"],
+    "fig5_classical_one": ["classical.trajectories=4", "classical.collisions=50000",
+                           "temperatures.T_R={logspace=[-2,1.5,8]}"],
+    "fig5_kappa_classical": ["classical.trajectories=16", "classical.collisions=200000"],
+    "fig5_quantum": ["temperatures.T_R={logspace=[-2,1.5,15]}"],
+    "fig5_quantum_one": ["temperatures.T_R={logspace=[-2,1.5,15]}"],
+    "fig6_redfield": ["temperatures.T_R={logspace=[-2,3,11]}"],
+    "fig6_redfield_kappa": ["temperatures.T={logspace=[0,3,7]}"],
     "fig7_interaction": [],
 }
 
@@ -39,7 +43,8 @@ FIGURES = [
     ("analysis.fig3", ["fig3_calibration"], {}),
     ("analysis.fig4", ["fig4_quantum"], {"--kappa": "fig4_kappa", "--classical": "fig2_classical",
                                          "--classical-kappa": "fig4_classical_kappa"}),
-    ("analysis.fig5", ["fig5_two_particles", "fig5_quantum"], {}),
+    ("analysis.fig5", ["fig5_classical", "fig5_quantum"], {"--classical-one": "fig5_classical_one",
+                                                          "--quantum-one": "fig5_quantum_one"}),
     ("analysis.fig6", ["fig6_redfield"], {"--kappa": "fig6_redfield_kappa"}),
     ("analysis.fig7", ["fig7_interaction"], {}),
 ]
@@ -70,6 +75,13 @@ def main(argv=None) -> int:
                "--quiet", "--progress", "off"]
         for o in overrides if args.scale == "reduced" else []:
             cmd += ["--set", o]
+        if name == "fig5_quantum" and "fig5_kappa_classical" in made:
+            # The two-particle calibration uses the classical kappa just measured (SPEC §4).
+            from mpiheat.io import read_results
+
+            kc = float(read_results(made["fig5_kappa_classical"])[0]["kappa"][0])
+            cmd += ["--set", f"quantum.kappa_classical={kc!r}"]
+            print(f"[figures] fig5_quantum: calibrating to the measured two-particle kappa^c = {kc:.5g}")
         t0 = time.time()
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         dt = time.time() - t0

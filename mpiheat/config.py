@@ -214,6 +214,9 @@ class QuantumSection:
     backend: str = _key("auto", _choice("scipy", "petsc", "auto"), "scipy | petsc | auto (petsc when > 1 rank/point)")
     solver: str = _key("auto", _choice("eps", "ksp", "auto"), "PETSc steady-state solver: eps | ksp | auto")
     tol: float = _key(1e-12, lambda v: _num(v, positive=True), "relative solver tolerance")
+    kappa_classical: float = _key(None, lambda v: _num(v, positive=True),
+                                  "classical kappa^c(T_cal) to calibrate against (default: Eq. 12 for one particle; "
+                                  "required for two particles: measure it with a classical linear-response job)")
 
 
 @dataclass(frozen=True)
@@ -482,6 +485,9 @@ def _cross_checks(kind: str, s: dict, raw: dict, source: str, check_output: bool
 
     q = s["quantum"]
     if kind in ("quantum", "calibrate", "scaling") or (kind == "relaxation" and s["relaxation"]["model"] == "quantum"):
+        if n == 2 and q["gamma"] == "calibrate" and q["kappa_classical"] is None and kind != "calibrate":
+            raise JobError(source, "[quantum] kappa_classical", "two particles with gamma = \"calibrate\" need the "
+                           "measured classical kappa^c(T_cal) (run a classical linear-response job, SPEC §4)")
         if q["backend"] == "petsc":
             try:
                 import petsc4py  # noqa: F401

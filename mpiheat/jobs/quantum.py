@@ -17,9 +17,12 @@ def model_spectrum(cfg: JobConfig, levels: int, length: float):
         from mpiheat.quantum.spectrum import box_spectrum
 
         return box_spectrum(levels, masses[0], length)
-    from mpiheat.quantum.two_particle import model_spectrum as two
+    from mpi4py import MPI
 
-    return two(levels, masses, length)
+    from mpiheat.quantum.two_particle import two_particle_spectrum
+
+    # Each rank solves the (seconds-long) eigenproblem itself: no collective inside a group-local cache.
+    return two_particle_spectrum(levels, tuple(masses), length, comm=MPI.COMM_SELF)
 
 
 class QuantumContext:
@@ -52,14 +55,11 @@ class QuantumContext:
 
 def kappa_classical(cfg: JobConfig, T: float, length: float) -> float:
     """Classical linear-response conductance the quantum model is calibrated to (Eq. 12 for one particle)."""
-    masses = cfg.system.masses
-    if len(masses) == 1:
-        from mpiheat.classical.analytic import maxwell_kappa
+    if cfg.quantum.kappa_classical is not None:
+        return float(cfg.quantum.kappa_classical)
+    from mpiheat.classical.analytic import maxwell_kappa
 
-        return float(maxwell_kappa(T, masses[0], length))
-    from mpiheat.quantum.two_particle import classical_kappa_two
-
-    return float(classical_kappa_two(T, masses, length))
+    return float(maxwell_kappa(T, cfg.system.masses[0], length))
 
 
 def observables(spectrum, rho) -> dict:
