@@ -196,7 +196,7 @@ def relax_energies(code, E_in, T, steps, c, s, out):
 
 
 @nb.njit(cache=True)
-def _maxwell_pair_loop(s, T_L, T_R, half_mL2, warmup, collisions, acc):
+def _maxwell_loop(s, T_L, T_R, half_mL2, warmup, collisions, acc):
     # Maxwell baths: the outgoing energy does not depend on the incoming one, so no chain state is carried;
     # separate (hot) loop with the RNG state in registers.
     s0, s1, s2, s3 = s[0], s[1], s[2], s[3]
@@ -243,7 +243,7 @@ def one_particle_sums(s, code, T_L, T_R, mass, length, steps, c, warmup, collisi
     """
     half_mL2 = 0.5 * mass * length * length  # t = L / v = sqrt(m L^2 / (2 E))
     if code == BATH_MAXWELL:
-        _maxwell_pair_loop(s, T_L, T_R, half_mL2, warmup, collisions, acc)
+        _maxwell_loop(s, T_L, T_R, half_mL2, warmup, collisions, acc)
         return
     n_lr = e_lr = t_lr = n_rl = e_rl = t_rl = e_arr = n_arr = 0.0
     E_in = 0.0
