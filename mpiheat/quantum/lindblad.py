@@ -206,11 +206,13 @@ def _first_index_range(N: int, r0: int, r1: int) -> tuple[int, int]:
     return min(los), max(his)
 
 
-def _dissipator_coo(spectrum: Spectrum, tr: Transitions, rates: BathRates, a_range=None, upper_only: bool = True):
+def _dissipator_coo(spectrum: Spectrum, tr: Transitions, rates: BathRates, a_range=None, upper_only: bool = True,
+                    diag_only: bool = False):
     """Complex-index COO (a, b, j, l, coef) of ``D(rho)_ab = sum coef * rho_jl``.
 
     Only rows with ``a <= b`` (``upper_only``) and first index ``a`` in ``a_range = (a_lo, a_hi)`` are generated,
     so a rank holds its own share of the entries (plus the O(sum g^2) list of same-frequency transition pairs).
+    ``diag_only`` generates only population rows ``a == b`` (for heat currents).
     """
     N = spectrum.N
     a_lo, a_hi = (0, N - 1) if a_range is None else a_range
@@ -246,8 +248,11 @@ def _dissipator_coo(spectrum: Spectrum, tr: Transitions, rates: BathRates, a_ran
     bb = np.arange(N, dtype=np.int64)
     sel = (Mp >= a_lo) & (Mp <= a_hi)
     p_, q_, v_ = Mp[sel], Mq[sel], Mv[sel]
-    a1, b1 = np.repeat(p_, N), np.tile(bb, p_.shape[0])
-    j1, l1, c1 = np.repeat(q_, N), b1, np.repeat(-0.5 * v_, N)
+    if diag_only:  # population rows only (heat currents): b = a
+        a1, b1, j1, l1, c1 = p_, p_, q_, p_, -0.5 * v_
+    else:
+        a1, b1 = np.repeat(p_, N), np.tile(bb, p_.shape[0])
+        j1, l1, c1 = np.repeat(q_, N), b1, np.repeat(-0.5 * v_, N)
     k = in_rows(a1, b1)
     A.append(a1[k])
     B.append(b1[k])
@@ -256,8 +261,11 @@ def _dissipator_coo(spectrum: Spectrum, tr: Transitions, rates: BathRates, a_ran
     C.append(c1[k])
     # -1/2 rho M: row (a, q) gets -M_pq/2 rho[a, p]; rows need a in the a-range
     aa = bb[a_lo:a_hi + 1]
-    a2, b2 = np.tile(aa, Mp.shape[0]), np.repeat(Mq, aa.shape[0])
-    j2, l2, c2 = a2, np.repeat(Mp, aa.shape[0]), np.repeat(-0.5 * Mv, aa.shape[0])
+    if diag_only:
+        a2, b2, j2, l2, c2 = Mq, Mq, Mq, Mp, -0.5 * Mv
+    else:
+        a2, b2 = np.tile(aa, Mp.shape[0]), np.repeat(Mq, aa.shape[0])
+        j2, l2, c2 = a2, np.repeat(Mp, aa.shape[0]), np.repeat(-0.5 * Mv, aa.shape[0])
     k = in_rows(a2, b2)
     A.append(a2[k])
     B.append(b2[k])
@@ -339,7 +347,7 @@ def liouvillian_csr(spectrum: Spectrum, T_L: float, T_R: float, *, gamma: float,
     a_range = _first_index_range(N, r0, r1)  # generate only this block's complex rows
     R, C, V = [], [], []
     if baths:
-        a, b, j, l, c = _dissipator_coo(spectrum, tr, rates, a_range=a_range)
+        a, b, j, l, c = _dissipator_coo(spectrum, tr, rates, a_range=a_range, diag_only=r1 <= N)
         rr, cc, vv = _to_real_coo(N, a, b, j, l, c)
         R.append(rr)
         C.append(cc)

@@ -1,0 +1,172 @@
+"""Quantum steady-state benchmark: Pauli sweep, full Lindblad Liouvillian (scipy / PETSc 1 and 2 ranks), QuTiP peer.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_quantum.py [--sizes 100 200] [--scale 400 600] [--repeat 3]
+
+Writes ``benchmarks/results/quantum.json`` and prints a table. Cases (eta = -2.25, gamma calibrated at T = 1000,
+T_L = 1000, T_R = 1):
+
+* ``pauli_sweep``: 41-point sweep T_R = logspace(-2, 3, 41) at N = 100 (vectorised batched LU).
+* ``scipy`` / ``petsc-np1`` / ``petsc-np2``: one full-Liouvillian steady state in the real representation, including
+  building the operator and the heat currents (PETSc runs are separate ``mpirun`` processes; time measured inside,
+  after imports). Peak memory per rank from ``getrusage(RUSAGE_SELF).ru_maxrss``.
+* ``qutip``: ``qutip.steadystate`` (QuTiP 5, default ``method="direct"``) on the identical operator, handed over as a
+  complex column-stacked superoperator (:func:`liouvillian_complex_csr`); its time excludes building that operator.
+  Accuracy of every method = relative deviation of J from the Pauli value (exact for this Lindblad equation).
+
+QuTiP is a benchmark-only dependency: ``.venv/bin/pip install -c tools/constraints.txt "qutip>=5"``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from mpiheat.quantum.calibrate import calibrate_gamma  # noqa: E402
+from mpiheat.quantum.lindblad import heat_currents, liouvillian_complex_csr  # noqa: E402
+from mpiheat.quantum.pauli import pauli_sweep  # noqa: E402
+from mpiheat.quantum.spectrum import box_spectrum  # noqa: E402
+from mpiheat.quantum.steadystate import steadystate  # noqa: E402
+
+ETA = -2.25
+T_L, T_R = 1000.0, 1.0
+
+
+def maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def worker(N: int, solver: str) -> None:
+    """Run inside mpirun: one distributed solve, print JSON from rank 0."""
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    gamma = calibrate_gamma(ETA, 1000.0)
+    spec = box_spectrum(N)
+    steadystate(box_spectrum(4), T_L, T_R, gamma=gamma, eta=ETA, equation="lindblad", backend="petsc",
+                solver=solver, comm=comm)  # warm-up: imports, PETSc initialisation
+    comm.Barrier()
+    t0 = time.perf_counter()
+    r = steadystate(spec, T_L, T_R, gamma=gamma, eta=ETA, equation="lindblad", backend="petsc", solver=solver,
+                    comm=comm)
+    dt = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
+    rss = comm.gather(maxrss_mb(), root=0)
+    if comm.rank == 0:
+        print("RESULT" + json.dumps({"seconds": dt, "maxrss_mb": rss, "J": r.J_L, "J_R": r.J_R,
+                                     "residual": r.residual, "converged": r.converged, "method": r.method}))
+
+
+def run_petsc(N: int, ranks: int, solver: str = "ksp") -> dict:
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMPI_MCA_rmaps_base_oversubscribe="1", OMP_NUM_THREADS="1")
+    cmd = ["mpirun", "-n", str(ranks), sys.executable, __file__, "--worker", str(N), solver]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=3600)
+    lines = [s for s in proc.stdout.splitlines() if s.startswith("RESULT")]
+    if proc.returncode != 0 or not lines:
+        return {"error": (proc.stderr or proc.stdout)[-2000:]}
+    return json.loads(lines[0][len("RESULT"):])
+
+
+def best_of(fn, repeat: int):
+    best, out = np.inf, None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100, 200])
+    ap.add_argument("--scale", type=int, nargs="*", default=[400, 600], help="PETSc-only sizes (1 and 2 ranks)")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--worker", nargs=2, metavar=("N", "SOLVER"), help=argparse.SUPPRESS)
+    ap.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "quantum.json"))
+    args = ap.parse_args()
+    if args.worker:
+        worker(int(args.worker[0]), args.worker[1])
+        return
+
+    gamma = calibrate_gamma(ETA, 1000.0)
+    rows: list[dict] = []
+    # 1. Pauli sweep
+    spec100 = box_spectrum(100)
+    TR = np.logspace(-2, 3, 41)
+    pauli_sweep(spec100, T_L, TR, gamma=gamma, eta=ETA)  # warm-up
+    t, (_, J, _) = best_of(lambda: pauli_sweep(spec100, T_L, TR, gamma=gamma, eta=ETA), max(args.repeat, 5))
+    rows.append({"case": "pauli_sweep", "N": 100, "points": 41, "seconds": t, "J_sat": float(J[0])})
+
+    try:
+        import qutip
+    except ImportError:
+        qutip = None
+        print('qutip not installed: peer skipped. Install with: .venv/bin/pip install -c tools/constraints.txt '
+              '"qutip>=5"')
+
+    for N in args.sizes:
+        spec = box_spectrum(N)
+        J_ref = float(pauli_sweep(spec, T_L, T_R, gamma=gamma, eta=ETA)[1])
+        t, r = best_of(lambda spec=spec: steadystate(spec, T_L, T_R, gamma=gamma, eta=ETA, equation="lindblad",
+                                                      backend="scipy"), args.repeat)
+        rows.append({"case": "scipy", "N": N, "ranks": 1, "seconds": t, "J": r.J_L, "rel_err": abs(r.J_L / J_ref - 1),
+                     "residual": r.residual, "maxrss_mb": [maxrss_mb()]})
+        for ranks in (1, 2):
+            res = run_petsc(N, ranks)
+            row = {"case": f"petsc-np{ranks}", "N": N, "ranks": ranks, **res}
+            if "J" in res:
+                row["rel_err"] = abs(res["J"] / J_ref - 1)
+            rows.append(row)
+        if qutip is not None:
+            Lc = liouvillian_complex_csr(spec, T_L, T_R, gamma=gamma, eta=ETA)
+            Lq = qutip.Qobj(Lc, dims=[[[N], [N]], [[N], [N]]], superrep="super")
+            t, rho = best_of(lambda Lq=Lq: qutip.steadystate(Lq), max(1, args.repeat - 1))
+            rho = rho.full()
+            JL, JR = heat_currents(spec, rho, T_L, T_R, gamma=gamma, eta=ETA)
+            rows.append({"case": "qutip", "N": N, "ranks": 1, "seconds": t, "J": JL, "rel_err": abs(JL / J_ref - 1),
+                         "trace": float(np.real(np.trace(rho))), "version": qutip.__version__,
+                         "note": "steadystate(L) only; operator built by mpiheat"})
+    for N in args.scale:
+        for ranks in (1, 2):
+            res = run_petsc(N, ranks)
+            rows.append({"case": f"petsc-np{ranks}", "N": N, "ranks": ranks, **res})
+
+    # speed-up against the peer at equal N (best of our methods)
+    for N in args.sizes:
+        ours = [r["seconds"] for r in rows if r.get("N") == N and r["case"] in ("scipy", "petsc-np1")
+                and "seconds" in r]
+        peer = [r["seconds"] for r in rows if r.get("N") == N and r["case"] == "qutip"]
+        if ours and peer:
+            rows.append({"case": "speedup_vs_qutip", "N": N, "ratio": peer[0] / min(ours)})
+
+    meta = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
+            "eta": ETA, "gamma": gamma, "T_L": T_L, "T_R": T_R, "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    print(f"{'case':<18}{'N':>6}{'ranks':>6}{'seconds':>10}{'rel_err(J)':>12}{'maxrss MB/rank':>22}")
+    for r in rows:
+        if r["case"] == "speedup_vs_qutip":
+            print(f"{'speedup vs qutip':<18}{r['N']:>6}{'':>6}{r['ratio']:>10.1f}x")
+            continue
+        rss = ",".join(f"{v:.0f}" for v in r.get("maxrss_mb", [])) if "maxrss_mb" in r else ""
+        err = f"{r['rel_err']:.1e}" if "rel_err" in r else ("ERROR" if "error" in r else "")
+        sec = f"{r['seconds']:.3f}" if "seconds" in r else "-"
+        print(f"{r['case']:<18}{r['N']:>6}{r.get('ranks', 1):>6}{sec:>10}{err:>12}{rss:>22}")
+    print(f"written {args.output}")
+
+
+if __name__ == "__main__":
+    main()
