@@ -172,3 +172,67 @@ def shift_coo(src_index, mu, shifts, weights, keep):
         cols[t] = out_c[t]
         vals[t] = out_v[t]
     return rows, cols, vals
+
+
+@nb.njit(cache=True)
+def relax_trace(p, B, pi, n_max, tol, use_mean, xmean):
+    """Apply the banded chain ``B`` one move at a time to ``p`` until the distance to ``pi`` is below ``tol``.
+
+    The distance is the total variation 0.5 sum |p - pi| (``use_mean`` False) or the relative error of the
+    mean (sum p x - sum pi x) / sum pi x with the cell means ``xmean`` (``use_mean`` True; signed in the trace).
+    Returns (steps, trace), trace[k] the distance after k moves (k = 0..steps); steps = -1 if ``n_max`` was too few.
+    """
+    N = p.shape[0]
+    W = (B.shape[1] - 1) // 2
+    trace = np.empty(n_max + 1)
+    a = p.copy()
+    b = np.zeros(N)
+    target = 0.0
+    for i in range(N):
+        target += pi[i] * xmean[i]
+    lo = 0
+    while lo < N - 1 and a[lo] == 0.0:
+        lo += 1
+    hi = N - 1
+    while hi > lo and a[hi] == 0.0:
+        hi -= 1
+    for step in range(n_max + 1):
+        d = 0.0
+        if use_mean:
+            m = 0.0
+            for i in range(N):
+                m += a[i] * xmean[i]
+            d = (m - target) / target
+        else:
+            for i in range(N):
+                d += abs(a[i] - pi[i])
+            d *= 0.5
+        trace[step] = d
+        if abs(d) < tol:
+            return step, trace[: step + 1]
+        if step == n_max:
+            break
+        nlo = max(0, lo - W)
+        nhi = min(N - 1, hi + W)
+        for j in range(nlo, nhi + 1):
+            b[j] = 0.0
+        for i in range(lo, hi + 1):
+            ai = a[i]
+            if ai == 0.0:
+                continue
+            k0 = max(0, W - i)
+            k1 = min(2 * W, N - 1 - i + W)
+            for k in range(k0, k1 + 1):
+                b[i + k - W] += ai * B[i, k]
+        for j in range(nlo, nhi + 1):
+            if b[j] < _FLUSH:
+                b[j] = 0.0
+        while nlo < nhi and b[nlo] == 0.0:
+            nlo += 1
+        while nhi > nlo and b[nhi] == 0.0:
+            nhi -= 1
+        for j in range(lo, hi + 1):
+            a[j] = 0.0
+        a, b = b, a
+        lo, hi = nlo, nhi
+    return -1, trace
