@@ -74,13 +74,19 @@ class TriangleBasis:
 
     p: int
     ij: np.ndarray
-    M: np.ndarray  # mass (identity up to round-off)
     K1: np.ndarray  # int d1 phi_k d1 phi_l
     K2: np.ndarray  # int d2 phi_k d2 phi_l
     G_L: np.ndarray  # int phi_k (x - (1,1)) . grad phi_l   (Rellich field for the edge x1 = 0)
     G_R: np.ndarray  # int phi_k x . grad phi_l            (Rellich field for the edge x2 = 1)
-    D_L: np.ndarray  # int_0^1 d1 phi_k(0, x2) d1 phi_l(0, x2) dx2
-    D_R: np.ndarray  # int_0^1 d2 phi_k(x1, 1) d2 phi_l(x1, 1) dx1
+    trace_L: np.ndarray  # d1 phi_k(0, x2) at the Gauss nodes x2 = s_q, shape (n, nq)
+    trace_R: np.ndarray  # d2 phi_k(x1, 1) at the Gauss nodes x1 = t_q, shape (n, nq)
+    weights: np.ndarray  # Gauss-Legendre weights on [0, 1] for both traces
+    mass_deviation: float  # max |M - 1| of the assembled mass matrix (orthonormality check)
+
+    def boundary_form(self, C: np.ndarray, edge: str) -> np.ndarray:
+        """``int d_n psi_i d_n psi_j`` along edge ``"L"`` (x1 = 0) or ``"R"`` (x2 = 1) for coefficient columns C."""
+        T = (self.trace_L if edge == "L" else self.trace_R).T @ C
+        return T.T @ (self.weights[:, None] * T)
 
     @property
     def n(self) -> int:
@@ -171,17 +177,18 @@ def triangle_basis(p: int) -> TriangleBasis:
     def tfac(T):
         return T[np.ix_(iI, iI)]
 
-    M = tfac(TA0) * sint(B, B, x)
+    mass_deviation = float(np.abs(tfac(TA0) * sint(B, B, x) - np.eye(ij.shape[0])).max())
     K1 = tfac(TA1) * sint(B, B, 1.0 / x)
+    K1 = 0.5 * (K1 + K1.T)
     K2 = (tfac(TA0) * sint(dB, dB, x) - tfac(TAtd) * sint(dB, B, 1.0) - tfac(TAtd).T * sint(B, dB, 1.0)
           + tfac(TAt2) * sint(B, B, 1.0 / x))
+    K2 = 0.5 * (K2 + K2.T)
     G_L = tfac(TAa) * sint(B, B, 1.0) + tfac(TA0) * sint(B, dB, x * (x - 1.0))
     G_R = tfac(TA0) * sint(B, dB, x * x)
-    D_L = np.outer(v["dA0"][iI], v["dA0"][iI]) * sint(B, B, 1.0 / (x * x))
-    D_R = tfac(TA0) * np.outer(v["dB1"], v["dB1"])
-    K1 = 0.5 * (K1 + K1.T)
-    K2 = 0.5 * (K2 + K2.T)
-    return TriangleBasis(p=p, ij=ij, M=M, K1=K1, K2=K2, G_L=G_L, G_R=G_R, D_L=D_L, D_R=D_R)
+    trace_L = v["dA0"][iI, None] * B / x
+    trace_R = A[iI] * v["dB1"][:, None]
+    return TriangleBasis(p=p, ij=ij, K1=K1, K2=K2, G_L=G_L, G_R=G_R, trace_L=trace_L, trace_R=trace_R, weights=w,
+                         mass_deviation=mass_deviation)
 
 
 def project(f, p: int, nq: int | None = None) -> np.ndarray:
