@@ -126,7 +126,7 @@ def run_md(
     bath : Bath
         Bath model used at both walls.
     masses : sequence of float
-        One mass per particle; one particle is implemented (two: :mod:`mpiheat.classical.two_particle`, to come).
+        One mass per particle: one, or two (left, right; :mod:`mpiheat.classical.two_particle`).
     length : float
         Box length L.
     trajectories : int
@@ -164,7 +164,10 @@ def run_md(
         local_sums = _one_particle_local
         estimators = one_particle_estimators
     elif len(masses) == 2:
-        raise NotImplementedError("two-particle MD is not implemented yet (mpiheat.classical.two_particle)")
+        from .two_particle import two_particle_estimators, two_particle_local  # lazy: two_particle imports md
+
+        local_sums = two_particle_local
+        estimators = two_particle_estimators
     else:
         raise ValueError(f"masses must list 1 or 2 particle masses, got {len(masses)}")
 
