@@ -19,6 +19,7 @@ from mpiheat.quantum.two_particle import (
     degenerate_blocks,
     equal_mass_pairs,
     solve_triangle,
+    solver_columns,
     two_particle_spectrum,
 )
 
@@ -125,6 +126,9 @@ def test_equal_mass_scaling_with_mass_and_length():
     s2 = two_particle_spectrum(20, masses=(2.0, 2.0), length=1.5, resolution=30)
     an = analytic_equal_mass_spectrum(20, mass=2.0, length=1.5)
     assert np.allclose(s2.E, an.E, rtol=1e-10)
+    assert two_particle_spectrum(19, masses=(1.0, 1.0), resolution=30).N == 20  # (1,8)/(4,7) is not split
+    cols = solver_columns(s2)
+    assert cols["converged"] and cols["degree"] > 30 and cols["max_err"] < 1e-8
     assert np.allclose(s2.E, s1.E / (2.0 * 1.5**2), rtol=1e-12)
     # |P| scales as 1/L^3 at fixed m (invariant moduli: eigenvalues of P, which are basis-free)
     assert np.allclose(np.linalg.eigvalsh(s2.P_L), np.linalg.eigvalsh(an.P_L), rtol=0,

@@ -53,7 +53,7 @@ from .triangle.spectral import TriangleBasis, basis_values, triangle_basis
 
 __all__ = ["analytic_equal_mass_spectrum", "two_particle_spectrum", "equal_mass_pairs", "degenerate_blocks",
            "UnconvergedError", "FIG5_MASSES",
-           "TriangleSolution", "solve_triangle", "default_degree"]
+           "TriangleSolution", "solve_triangle", "default_degree", "solver_columns"]
 
 
 #: The Letter's Fig. 5 masses (m1, m2).
@@ -358,3 +358,15 @@ def _two_particle_rank0(n: int, m1: float, m2: float, L: float, resolution, tol:
         "time_s": time.perf_counter() - t0,
     }
     return Spectrum(E=E, P_L=P_L, P_R=P_R, keys=keys, scale=scale, meta=meta)
+
+
+def solver_columns(spectrum: Spectrum) -> dict[str, float | int | bool | str]:
+    """Flat scalar health columns of a :func:`two_particle_spectrum` result (for job output and logs)."""
+    m = spectrum.meta
+    if m.get("method") != "spectral":
+        return {"n_states": spectrum.N, "method": str(m.get("method", "")), "max_err": 0.0, "converged": True}
+    return {"n_states": spectrum.N, "method": "spectral", "degree": int(m["degree"]),
+            "degree_coarse": int(m["degree_coarse"]), "n_basis": int(m["n_basis"]), "max_err": float(m["max_err"]),
+            "max_err_E": float(np.max(m["err_E"])), "max_err_P": float(np.max(m["err_P"])),
+            "converged": bool(m["converged"]), "coupling_formula_diff": float(m["coupling_formula_diff"]),
+            "mass_matrix_deviation": float(m["mass_matrix_deviation"]), "seconds": float(m["time_s"])}
