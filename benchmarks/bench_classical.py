@@ -125,7 +125,7 @@ def main() -> None:
         return
 
     q = 10 if args.quick else 1
-    repeats = 3 if args.quick else 5
+    repeats = 3 if args.quick else 9
     acc = np.zeros(K.N_COLS)
     s = seed_state(0, 0, 0)
     pair = np.stack([seed_state(0, 0, 1), seed_state(0, 0, 2)])
