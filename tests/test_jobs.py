@@ -143,3 +143,31 @@ tol = 1e-4
     assert cols["decay_rate_fit"][0] == pytest.approx(1 / cols["tau_exc"][0], rel=1e-2)
     assert cols["t_relax"][0] > cols["tau_exc"][0]
     assert cols["max_trace_error"][0] < 1e-10
+
+
+def test_scaling_job_classical_transfer_exponent_exact(tmp_path):
+    """J^c of the MCMC bath under T -> T/L^2 scales as L^-4 exactly (the chain is scale-free in units of T)."""
+    job = tmp_path / "s.toml"
+    job.write_text(f"""
+[job]
+kind = "scaling"
+output = "{tmp_path / 's.h5'}"
+[system]
+length = [1.0, 2.0, 4.0]
+[bath]
+model = "mcmc"
+steps = 300
+[temperatures]
+T_L = 1000.0
+T_R = [1.0]
+[quantum]
+levels = 40
+gamma = 1.0
+[scaling]
+classical = "transfer"
+""")
+    cli([str(job)], tmp_path)
+    cols, attrs, _ = read_results(tmp_path / "s.h5")
+    np.testing.assert_allclose(attrs["exponent_J_classical"], -4.0, atol=1e-9)
+    # and the MCMC current differs from Maxwell there (the check is not the Eq. 4 one in disguise)
+    assert np.all(np.abs(cols["J_classical"] / cols["J_maxwell"] - 1) > 0.05)
