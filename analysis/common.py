@@ -70,6 +70,8 @@ def max_positive_slope(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """
     o = np.argsort(x)
     x, y = np.asarray(x, float)[o], np.asarray(y, float)[o]
+    if np.any(np.diff(x) == 0):
+        raise ValueError("max_positive_slope needs one curve: repeated x values (select one parameter set first)")
     dy = np.diff(y) / np.diff(x)
     rel = dy / np.maximum(np.abs(y[1:]), np.abs(y[:-1]))
     if rel.size == 0 or np.nanmax(rel) <= 0:

@@ -69,7 +69,11 @@ def plot(quantum: str, kappa: str | None, classical: str | None, classical_kappa
         print(line)
     if classical:
         c, _, _ = load(classical)
-        s, x = max_positive_slope(c["T_R"], c["J"])
+        sel = np.ones(c["J"].size, bool)
+        for k, v in (("steps", 1000), ("proposal", 1.0)):
+            if k in c:
+                sel &= c[k] == v
+        s, x = max_positive_slope(c["T_R"][sel], c["J"][sel])
         print(f"classical MCMC: largest rise (dJ/dT_R)/J = {s:.3e} at T_R = {x:.4g} (NDTR when > 0)")
     return paths
 
