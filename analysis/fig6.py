@@ -46,7 +46,8 @@ def plot(path: str, kappa: str | None, out_dir: str) -> list[str]:
     b.legend(fontsize=8, frameon=False)
     r = _compare(cols, "T_R")
     if r:
-        print(f"J(T_R): max |J_Redfield - J_Lindblad| / max |J_Lindblad| = {r[0]:.3e}; Redfield points flagged unphysical: {r[1]}")
+        print(f"J(T_R): max |J_Redfield - J_Lindblad| / max |J_Lindblad| = {r[0]:.3e}; "
+              f"Redfield points flagged unphysical: {r[1]}")
     if kappa:
         k, _, _ = load(kappa)
         for e, m in _split(k).items():
