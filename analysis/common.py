@@ -78,3 +78,20 @@ def max_positive_slope(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         return 0.0, float("nan")
     k = int(np.nanargmax(rel))
     return float(rel[k]), float(0.5 * (x[k] + x[k + 1]))
+
+
+def default_chain(cols: dict, steps: int = 1000, proposal: float = 1.0) -> np.ndarray:
+    """Rows of the default MCMC chain (steps = 1000, c = 1) when those parameters were swept; all rows otherwise."""
+    sel = np.ones(len(cols["J"]), bool)
+    for k, v in (("steps", steps), ("proposal", proposal)):
+        if k in cols:
+            sel &= cols[k] == v
+    return sel
+
+
+def single_input_main(doc: str, plot, argv=None) -> int:
+    """``main`` of a figure script that reads one results file: print the paths written."""
+    args = parser(doc, ["result"]).parse_args(argv)
+    for p in plot(args.result, args.out):
+        print(p)
+    return 0

@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from analysis.common import load, mpl, parser, save
+from analysis.common import load, mpl, save, single_input_main
 
 LETTER_GAMMA = {0.0: 8.036e-7, -0.5: 3.755e-5, -1.0: 1.477e-3, -1.5: 4.691e-2, -2.0: 1.160, -2.5: 22.499,
                 -3.0: 357.057}
@@ -55,10 +55,7 @@ def plot(path: str, out_dir: str) -> list[str]:
 
 
 def main(argv=None) -> int:
-    args = parser(__doc__, ["result"]).parse_args(argv)
-    for p in plot(args.result, args.out):
-        print(p)
-    return 0
+    return single_input_main(__doc__, plot, argv)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-from analysis.common import groups, load, max_positive_slope, mpl, save
+from analysis.common import default_chain, groups, load, max_positive_slope, mpl, save
 from mpiheat.classical.analytic import maxwell_current, maxwell_kappa
 
 
@@ -40,10 +40,7 @@ def plot(quantum: str, kappa: str | None, classical: str | None, classical_kappa
     ax.plot(T, maxwell_current(T_L, T), "k--", lw=1, label="classical Maxwell, Eq. (4)")
     if classical:
         c, _, _ = load(classical)
-        sel = np.ones(c["J"].size, bool)
-        for k, v in (("steps", 1000), ("proposal", 1.0)):
-            if k in c:
-                sel &= c[k] == v
+        sel = default_chain(c)
         o = np.argsort(c["T_R"][sel])
         ax.errorbar(c["T_R"][sel][o], c["J"][sel][o], yerr=c["J_err"][sel][o], fmt="^", ms=4, color="tab:blue",
                     label="classical MCMC")
@@ -69,10 +66,7 @@ def plot(quantum: str, kappa: str | None, classical: str | None, classical_kappa
         print(line)
     if classical:
         c, _, _ = load(classical)
-        sel = np.ones(c["J"].size, bool)
-        for k, v in (("steps", 1000), ("proposal", 1.0)):
-            if k in c:
-                sel &= c[k] == v
+        sel = default_chain(c)
         s, x = max_positive_slope(c["T_R"][sel], c["J"][sel])
         print(f"classical MCMC: largest rise (dJ/dT_R)/J = {s:.3e} at T_R = {x:.4g} (NDTR when > 0)")
     return paths

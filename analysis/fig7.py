@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from analysis.common import load, mpl, parser, save
+from analysis.common import load, mpl, save, single_input_main
 
 
 def plot(path: str, out_dir: str) -> list[str]:
@@ -35,10 +35,7 @@ def plot(path: str, out_dir: str) -> list[str]:
 
 
 def main(argv=None) -> int:
-    args = parser(__doc__, ["result"]).parse_args(argv)
-    for p in plot(args.result, args.out):
-        print(p)
-    return 0
+    return single_input_main(__doc__, plot, argv)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.fits import fit_power_law as _fit
 from .baths import Bath
 from .kernels_transfer import relax_trace
 from .transfer import _band_energy, _band_speed
@@ -140,24 +141,12 @@ def thermalisation_time(
 
 
 def fit_power_law(T, tau) -> tuple[float, float, float]:
-    """Least-squares fit of log tau = log A + b log T.
+    """Least-squares fit of log tau = log A + b log T (see :func:`mpiheat.core.fits.fit_power_law`).
 
     Returns
     -------
     (exponent, prefactor, exponent_err) : tuple of float
         b, A and the standard error of b from the fit residuals (0 for two points).
     """
-    x = np.log(np.asarray(T, dtype=float))
-    y = np.log(np.asarray(tau, dtype=float))
-    if x.size < 2:
-        raise ValueError("need at least two points")
-    X = np.vstack([np.ones_like(x), x]).T
-    coef, *_ = np.linalg.lstsq(X, y, rcond=None)
-    resid = y - X @ coef
-    dof = x.size - 2
-    err = 0.0
-    if dof > 0:
-        s2 = float(resid @ resid) / dof
-        cov = s2 * np.linalg.inv(X.T @ X)
-        err = math.sqrt(cov[1, 1])
-    return float(coef[1]), float(math.exp(coef[0])), err
+    f = _fit(T, tau)
+    return f.exponent, f.prefactor, (f.stderr if f.n > 2 else 0.0)

@@ -13,47 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.fits import PowerLawFit, fit_power_law
 from .observables import expect_P_R
 from .spectrum import box_spectrum
 from .steadystate import steadystate
 
 __all__ = ["PowerLawFit", "fit_power_law", "QuantumScaling", "quantum_length_scaling", "classical_length_scaling"]
-
-
-@dataclass(frozen=True)
-class PowerLawFit:
-    """Least-squares fit ``log|y| = log A + exponent * log L``; ``stderr`` from the residuals (0 for an exact law)."""
-
-    exponent: float
-    stderr: float
-    prefactor: float
-    max_abs_log_residual: float
-    n: int
-
-    def as_columns(self, prefix: str = "") -> dict[str, float | int]:
-        return {f"{prefix}exponent": self.exponent, f"{prefix}exponent_err": self.stderr,
-                f"{prefix}prefactor": self.prefactor, f"{prefix}max_log_residual": self.max_abs_log_residual,
-                f"{prefix}n": self.n}
-
-
-def fit_power_law(L: Sequence[float], y: Sequence[float]) -> PowerLawFit:
-    """Fit ``|y| = A L^p`` by linear least squares in log-log; returns p with its standard error."""
-    x = np.log(np.asarray(L, dtype=float))
-    v = np.log(np.abs(np.asarray(y, dtype=float)))
-    if x.size < 2:
-        raise ValueError("need at least two lengths to fit an exponent")
-    A = np.vstack([np.ones_like(x), x]).T
-    coef, *_ = np.linalg.lstsq(A, v, rcond=None)
-    res = v - A @ coef
-    dof = x.size - 2
-    if dof > 0:
-        s2 = float(res @ res) / dof
-        cov = s2 * np.linalg.inv(A.T @ A)
-        err = float(np.sqrt(cov[1, 1]))
-    else:
-        err = float("nan")
-    return PowerLawFit(exponent=float(coef[1]), stderr=err, prefactor=float(np.exp(coef[0])),
-                       max_abs_log_residual=float(np.max(np.abs(res))), n=int(x.size))
 
 
 @dataclass(frozen=True)
