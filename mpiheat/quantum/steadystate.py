@@ -153,6 +153,25 @@ def _trace_constrained(L: sp.csr_matrix, N: int, s: float) -> sp.csr_matrix:
     return sp.csr_matrix((data, indices, indptr), shape=L.shape)
 
 
+def solve_trace_constrained(L: sp.csr_matrix, N: int, reduce: bool = True) -> tuple[np.ndarray, str]:
+    """Solve ``L x = 0``, ``sum(x[:N]) = 1`` by SuperLU (real representation; see :class:`ScipySolver`).
+
+    Returns the (unnormalised) solution and a method label.
+    """
+    dim = L.shape[0]
+    s = float(np.max(np.abs(L.diagonal()))) or 1.0
+    A = _trace_constrained(L.tocsr(), N, s)
+    b = np.zeros(dim)
+    b[0] = s
+    if not reduce:
+        return spla.splu(A.tocsc()).solve(b), "scipy-splu"
+    _, labels = connected_components(A, directed=True, connection="weak")
+    comp = np.flatnonzero(labels == labels[0])
+    x = np.zeros(dim)
+    x[comp] = spla.splu(A[comp][:, comp].tocsc()).solve(b[comp])
+    return x, f"scipy-splu[component {comp.shape[0]}/{dim}]"
+
+
 class PauliSolver:
     """Pauli rate equation: dense LU of the trace-constrained N x N generator (every rank solves redundantly)."""
 
@@ -192,24 +211,11 @@ class ScipySolver:
     def solve(self, pb: _Problem) -> SteadyState:
         t0 = time.perf_counter()
         N = pb.spectrum.N
-        dim = real_dim(N)
         tr = transitions(pb.spectrum) if self.builder is liouvillian_csr else None
         kw = {"tr": tr} if tr is not None else {}
         L = self.builder(pb.spectrum, pb.T_L, pb.T_R, gamma=pb.gamma, eta=pb.eta, omega_c=pb.omega_c, rows=None,
                          baths="LR", hamiltonian=True, **kw).tocsr()
-        s = float(np.max(np.abs(L.diagonal()))) or 1.0
-        A = _trace_constrained(L, N, s)
-        b = np.zeros(dim)
-        b[0] = s
-        method = "scipy-splu"
-        if self.reduce:
-            ncomp, labels = connected_components(A, directed=True, connection="weak")
-            comp = np.flatnonzero(labels == labels[0])
-            method = f"scipy-splu[component {comp.shape[0]}/{dim}]"
-            x = np.zeros(dim)
-            x[comp] = spla.splu(A[comp][:, comp].tocsc()).solve(b[comp])
-        else:
-            x = spla.splu(A.tocsc()).solve(b)
+        x, method = solve_trace_constrained(L, N, reduce=self.reduce)
         ok = bool(np.all(np.isfinite(x)))
         trace = float(x[:N].sum())
         x = x / trace if ok else x
