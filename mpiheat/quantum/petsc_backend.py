@@ -183,7 +183,10 @@ def solve_distributed(builder, dim: int, N: int, *, solver: str = "ksp", comm=No
             eps.setProblemType(SLEPc.EPS.ProblemType.NHEP)
             eps.setDimensions(nev=1)
             eps.setWhichEigenpairs(SLEPc.EPS.Which.TARGET_MAGNITUDE)
-            eps.setTarget(0.0)
+            # Shift-and-invert just below 0, not at 0: L itself is exactly singular and MUMPS may stop on the zero
+            # pivot (INFOG(1) = -10). A shift of 1e-10 of the operator's scale keeps 0 the nearest eigenvalue by far.
+            scale = comm.allreduce(float(np.max(np.abs(data))) if len(data) else 0.0, op=_mpi_max())
+            eps.setTarget(-1e-10 * scale)
             eps.setTolerances(tol=tol, max_it=1000)
             st = eps.getST()
             st.setType(SLEPc.ST.Type.SINVERT)
@@ -234,6 +237,12 @@ def _mpi_sum():
     from mpi4py import MPI
 
     return MPI.SUM
+
+
+def _mpi_max():
+    from mpi4py import MPI
+
+    return MPI.MAX
 
 
 def _mpi_max():
