@@ -110,3 +110,16 @@ def test_mpirun_two_ranks_matches_serial(tmp_path):
         assert abs(row["J_R"] / ref.J_L - 1) <= 1e-10, row
         assert row["same"] == 0.0
         assert np.allclose(row["diag"], np.diag(ref.rho).real, rtol=1e-9, atol=1e-15)
+
+
+def test_eps_large_box_regression():
+    """EPS at N = 100 (where MUMPS once stopped on the exact zero pivot of shift-and-invert at 0) equals Pauli."""
+    from mpiheat.quantum.spectrum import box_spectrum
+    from mpiheat.quantum.steadystate import steadystate
+
+    sp = box_spectrum(100)
+    a = steadystate(sp, 1000.0, 10.0, gamma=5.2548, eta=-2.25, equation="lindblad", backend="petsc", solver="eps")
+    b = steadystate(sp, 1000.0, 10.0, gamma=5.2548, eta=-2.25, equation="pauli")
+    assert a.converged.startswith("CONVERGED")
+    assert abs(a.J_L / b.J_L - 1) < 1e-10
+    assert abs(a.eigenvalue) < 1e-8
