@@ -13,6 +13,39 @@ _FLUSH = 1e-280  # probabilities below this are set to 0 so that the support of 
 
 
 @nb.njit(cache=True)
+def _band_step(a, b, B, lo, hi):
+    """One Markov step on the support [lo, hi] of ``a``: ``b = a K`` (small entries flushed), ``a`` zeroed there.
+
+    Returns the support of ``b``; the caller swaps ``a`` and ``b``.
+    """
+    N = a.shape[0]
+    W = (B.shape[1] - 1) // 2
+    nlo = max(0, lo - W)
+    nhi = min(N - 1, hi + W)
+    for j in range(nlo, nhi + 1):
+        b[j] = 0.0
+    for i in range(lo, hi + 1):
+        ai = a[i]
+        if ai == 0.0:
+            continue
+        k0 = max(0, W - i)
+        k1 = min(2 * W, N - 1 - i + W)
+        for k in range(k0, k1 + 1):
+            b[i + k - W] += ai * B[i, k]
+    for j in range(nlo, nhi + 1):
+        if b[j] < _FLUSH:
+            b[j] = 0.0
+    while nlo < nhi and b[nlo] == 0.0:
+        nlo += 1
+    while nhi > nlo and b[nhi] == 0.0:
+        nhi -= 1
+    # clear the old support in a (b holds the new vector)
+    for j in range(lo, hi + 1):
+        a[j] = 0.0
+    return nlo, nhi
+
+
+@nb.njit(cache=True)
 def band_apply(p, B, n):
     """Return ``p K^n`` for a banded row-stochastic ``K`` with ``K[i, i + k] = B[i, k + W]`` (W = (B.shape[1]-1)/2).
 
@@ -20,7 +53,6 @@ def band_apply(p, B, n):
     a narrow packet costs O(width), not O(N). Entries below 1e-280 are flushed to zero (mass change < N * 1e-280).
     """
     N = p.shape[0]
-    W = (B.shape[1] - 1) // 2
     a = p.copy()
     b = np.zeros(N)
     lo = 0
@@ -32,30 +64,8 @@ def band_apply(p, B, n):
     if lo > hi:
         return a
     for _ in range(n):
-        nlo = max(0, lo - W)
-        nhi = min(N - 1, hi + W)
-        for j in range(nlo, nhi + 1):
-            b[j] = 0.0
-        for i in range(lo, hi + 1):
-            pi = a[i]
-            if pi == 0.0:
-                continue
-            k0 = max(0, W - i)
-            k1 = min(2 * W, N - 1 - i + W)
-            for k in range(k0, k1 + 1):
-                b[i + k - W] += pi * B[i, k]
-        for j in range(nlo, nhi + 1):
-            if b[j] < _FLUSH:
-                b[j] = 0.0
-        while nlo < nhi and b[nlo] == 0.0:
-            nlo += 1
-        while nhi > nlo and b[nhi] == 0.0:
-            nhi -= 1
-        # clear the old support in a before swapping (b holds the new vector)
-        for j in range(lo, hi + 1):
-            a[j] = 0.0
+        lo, hi = _band_step(a, b, B, lo, hi)
         a, b = b, a
-        lo, hi = nlo, nhi
     return a
 
 
@@ -183,7 +193,6 @@ def relax_trace(p, B, pi, n_max, tol, use_mean, xmean):
     Returns (steps, trace), trace[k] the distance after k moves (k = 0..steps); steps = -1 if ``n_max`` was too few.
     """
     N = p.shape[0]
-    W = (B.shape[1] - 1) // 2
     trace = np.empty(n_max + 1)
     a = p.copy()
     b = np.zeros(N)
@@ -212,27 +221,6 @@ def relax_trace(p, B, pi, n_max, tol, use_mean, xmean):
             return step, trace[: step + 1]
         if step == n_max:
             break
-        nlo = max(0, lo - W)
-        nhi = min(N - 1, hi + W)
-        for j in range(nlo, nhi + 1):
-            b[j] = 0.0
-        for i in range(lo, hi + 1):
-            ai = a[i]
-            if ai == 0.0:
-                continue
-            k0 = max(0, W - i)
-            k1 = min(2 * W, N - 1 - i + W)
-            for k in range(k0, k1 + 1):
-                b[i + k - W] += ai * B[i, k]
-        for j in range(nlo, nhi + 1):
-            if b[j] < _FLUSH:
-                b[j] = 0.0
-        while nlo < nhi and b[nlo] == 0.0:
-            nlo += 1
-        while nhi > nlo and b[nhi] == 0.0:
-            nhi -= 1
-        for j in range(lo, hi + 1):
-            a[j] = 0.0
+        lo, hi = _band_step(a, b, B, lo, hi)
         a, b = b, a
-        lo, hi = nlo, nhi
     return -1, trace
