@@ -310,37 +310,23 @@ class SecularPreconditioner:
 # --------------------------------------------------------------------------------------------------------------------
 # spectrum of the generator (physicality)
 # --------------------------------------------------------------------------------------------------------------------
-def max_real_eigenvalue(gen: RedfieldGenerator, *, dense_limit: int = 40, k: int = 6, tol: float = 1e-10,
-                        maxiter: int | None = None) -> tuple[float, complex, str]:
+def max_real_eigenvalue(gen: RedfieldGenerator, *, method: str = "auto", dense_limit: int = 40,
+                        comm=None, **kw) -> tuple[float, complex, str]:
     """Eigenvalue of the generator with the largest real part, the zero (steady-state) mode excluded.
 
-    Dense ``eigvals`` of the assembled superoperator for ``N <= dense_limit``; otherwise ARPACK (``which='LR'``) on the
-    matrix-free operator, which needs no O(N^4) memory but may converge slowly for large N.
+    Dense ``eigvals`` of the assembled superoperator for ``N <= dense_limit`` (or ``method="dense"``); otherwise the
+    frequency-cluster approximation refined by shift-and-invert Arnoldi on the matrix-free operator
+    (:func:`mpiheat.quantum.redfield_eigs.rightmost_eigenvalues`, O(N^2) memory).
 
     Returns
     -------
     (max_real, eigenvalue, method) : float, complex, str
-        ``max_real`` is NaN (and method ends in ``:not-converged``) if ARPACK did not converge.
+        ``max_real`` is NaN (and method ends in ``:not-converged``) if no refinement converged.
     """
-    if gen.N <= dense_limit:
-        ev = np.linalg.eigvals(gen.assemble())
-        method = "dense"
-    else:
-        op = gen.linear_operator()
-        try:
-            ev = spla.eigs(op, k=k, which="LR", tol=tol, maxiter=maxiter or 20 * gen.dim, return_eigenvectors=False)
-            method = "arpack-LR"
-        except spla.ArpackNoConvergence as exc:  # keep what converged, but say so
-            ev = np.asarray(exc.eigenvalues)
-            method = "arpack-LR:not-converged"
-            if ev.size < 2:
-                return float("nan"), complex("nan"), method
-    # drop the single eigenvalue nearest 0 (the steady state); its value is O(round-off * ||L||)
-    ev = np.asarray(ev)
-    i0 = int(np.argmin(np.abs(ev)))
-    rest = np.delete(ev, i0)
-    j = int(np.argmax(rest.real))
-    return float(rest[j].real), complex(rest[j]), method
+    from .redfield_eigs import rightmost_eigenvalues
+
+    rep = rightmost_eigenvalues(gen, method=method, dense_limit=dense_limit, comm=comm, **kw)
+    return rep.max_real, rep.eigenvalue, rep.method
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -379,13 +365,13 @@ def _finish(gen: RedfieldGenerator, x: np.ndarray, *, converged: str, iterations
     max_re, eig_method = float("nan"), "none"
     if check_eigs:
         max_re, _, eig_method = max_real_eigenvalue(gen, **eig_kw)
+        if not np.isfinite(max_re):
+            log.warning("Redfield eigenvalue check did not converge (%s); physicality unknown", eig_method)
     scale = float(np.abs(np.einsum("aii->i", gen.M)).max()) or 1.0
     unphysical = bool((np.isfinite(max_re) and max_re > 1e-9 * scale) or rho_min < -positivity_tol)
     if unphysical:
         log.warning("Redfield regime is unphysical (N=%d, %s): max Re(lambda) = %.4g, min eig(rho_ss) = %.4g",
                     N, gen.params, max_re, rho_min)
-    elif check_eigs and not np.isfinite(max_re):
-        log.warning("Redfield eigenvalue check did not converge (%s); physicality unknown", eig_method)
     return RedfieldSteadyState(rho=rho, J_L=J_L, J_R=J_R, residual=residual, residual_kind="l2(Lx)", trace=tr,
                                rho_min_eig=rho_min, converged=converged, iterations=int(iterations), method=method,
                                equation="redfield", backend=backend, seconds=time.perf_counter() - t0,
@@ -412,9 +398,11 @@ def redfield_steadystate(spectrum: Spectrum | RedfieldGenerator, T_L: float | No
         Krylov method for the scipy backend (PETSc: set ``-redfield_ksp_type``).
     tol : float
         Relative residual tolerance of the constrained system.
-    check_eigs : bool or "auto"
-        Compute the largest-real-part eigenvalue (``"auto"``: only when ``N <= eig_dense_limit``, i.e. densely;
-        ``True`` for larger N uses ARPACK on the matrix-free operator).
+    check_eigs : bool or {"auto", "dense", "cluster", "none"}
+        Compute the largest-real-part eigenvalue of the generator. ``"auto"`` / ``True``: dense ``eigvals`` for
+        ``N <= eig_dense_limit``, else the cluster + shift-and-invert method of :mod:`mpiheat.quantum.redfield_eigs`
+        (a few seconds at N = 100); ``"dense"`` / ``"cluster"`` force one; ``False`` / ``"none"`` skip it (then
+        ``max_real_eig`` is NaN and only the positivity of rho_ss decides ``unphysical``).
     positivity_tol : float
         ``rho_min_eig < -positivity_tol`` marks the state unphysical.
 
@@ -427,9 +415,14 @@ def redfield_steadystate(spectrum: Spectrum | RedfieldGenerator, T_L: float | No
         gen = spectrum
     else:
         gen = redfield_generator(spectrum, T_L, T_R, gamma=gamma, eta=eta, omega_c=omega_c)
-    if check_eigs == "auto":
-        check_eigs = gen.N <= eig_dense_limit
-    eig_kw = {"dense_limit": eig_dense_limit}
+    if check_eigs is True:
+        check_eigs = "auto"
+    if check_eigs not in (False, "none", "auto", "dense", "cluster"):
+        raise ValueError(f"check_eigs must be auto | dense | cluster | none, got {check_eigs!r}")
+    # with the PETSc backend the candidates of the cluster method are split over the point's ranks
+    eig_kw = {"dense_limit": eig_dense_limit, "method": check_eigs,
+              "comm": get_comm(comm) if backend == "petsc" else None}
+    check_eigs = check_eigs not in (False, "none")
     fin = dict(check_eigs=check_eigs, eig_kw=eig_kw, t0=t0, positivity_tol=positivity_tol)
     n = gen.dim
     scale = _trace_scale(gen)
