@@ -214,6 +214,9 @@ class QuantumSection:
     backend: str = _key("auto", _choice("scipy", "petsc", "auto"), "scipy | petsc | auto (petsc when > 1 rank/point)")
     solver: str = _key("auto", _choice("eps", "ksp", "auto"), "PETSc steady-state solver: eps | ksp | auto")
     tol: float = _key(1e-12, lambda v: _num(v, positive=True), "relative solver tolerance")
+    redfield_eigs: str = _key("auto", _choice("auto", "dense", "cluster", "none"),
+                              "Redfield physicality check, rightmost generator eigenvalue: auto (dense for N <= 40, "
+                              "else cluster) | dense | cluster | none")
     kappa_classical: float = _key(None, lambda v: _num(v, positive=True),
                                   "classical kappa^c(T_cal) to calibrate against (default: Eq. 12 for one particle; "
                                   "required for two particles: measure it with a classical linear-response job)")
@@ -549,5 +552,6 @@ def keys_table() -> str:
         for f in fields(cls):
             d = f.default
             dv = "—" if d is None else _toml_value(list(d) if isinstance(d, tuple) else d)
-            rows.append(f"| `[{name}]` | `{f.name}` | `{dv}` | {f.metadata['doc']} |")
+            doc = f.metadata["doc"].replace("|", "\\|")  # "a | b" in a doc must not split the Markdown cell
+            rows.append(f"| `[{name}]` | `{f.name}` | `{dv}` | {doc} |")
     return "\n".join(rows)

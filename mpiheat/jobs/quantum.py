@@ -107,7 +107,8 @@ class QuantumKind:
             backend = "petsc" if comm.Get_size() > 1 else "scipy"
         ss = steadystate(spec, point["T_L"], point["T_R"], gamma=gamma, eta=eta, omega_c=q.omega_c,
                          equation=equation, backend=backend, solver=q.solver, comm=comm,
-                         petsc_options=cfg.petsc.options or None, tol=q.tol)
+                         petsc_options=cfg.petsc.options or None, tol=q.tol,
+                         redfield_eigs=q.redfield_eigs)
         cols = ss.as_columns()
         cols["gamma"] = gamma
         cols.update(observables(spec, ss.rho))

@@ -279,7 +279,8 @@ def _petsc_available() -> bool:
 
 def steadystate(spectrum: Spectrum, T_L: float, T_R: float, *, gamma: float, eta: float, omega_c: float = 1.0,
                 equation: str = "pauli", backend: str = "scipy", solver: str = "auto", comm=None,
-                petsc_options=None, tol: float = 1e-12, reduce: bool = True) -> SteadyState:
+                petsc_options=None, tol: float = 1e-12, reduce: bool = True,
+                redfield_eigs: str = "auto") -> SteadyState:
     """Non-equilibrium steady state of one spectrum between two baths.
 
     Parameters
@@ -307,6 +308,9 @@ def steadystate(spectrum: Spectrum, T_L: float, T_R: float, *, gamma: float, eta
     reduce : bool
         scipy backend: factorise only the component of the operator's sparsity graph that holds the populations
         (exact; see :class:`ScipySolver`). ``False`` factorises the whole N^2 system.
+    redfield_eigs : {"auto", "dense", "cluster", "none"}
+        ``redfield`` only: how the rightmost generator eigenvalue is found (``check_eigs`` of
+        :func:`mpiheat.quantum.redfield.redfield_steadystate`).
 
     Returns
     -------
@@ -349,7 +353,7 @@ def steadystate(spectrum: Spectrum, T_L: float, T_R: float, *, gamma: float, eta
         from .redfield import redfield_steadystate
 
         return redfield_steadystate(spectrum, T_L, T_R, gamma=gamma, eta=eta, omega_c=omega_c, backend=backend,
-                                    comm=comm, petsc_options=petsc_options, tol=tol)
+                                    comm=comm, petsc_options=petsc_options, tol=tol, check_eigs=redfield_eigs)
     if backend == "scipy":
         return ScipySolver(equation, reduce=reduce).solve(pb)
     return PetscSolver(equation, solver="ksp" if solver == "auto" else solver, comm=comm,
