@@ -28,7 +28,24 @@ def _compare(cols, x):
     yb = cols["J"][b][np.argsort(xb)]
     unphys = int(np.sum(np.asarray(cols.get("unphysical", np.zeros(0)))[b])) if "unphysical" in cols else 0
     # relative to the largest current: near T_L = T_R both currents vanish and a pointwise ratio is meaningless
-    return float(np.max(np.abs(yb - ya)) / np.max(np.abs(ya))), unphys
+    return float(np.max(np.abs(yb - ya)) / np.max(np.abs(ya))), unphys, _physicality(cols, b)
+
+
+def _physicality(cols, b) -> str:
+    """Why Redfield points are (un)physical: the generator's rightmost eigenvalue and the positivity of rho_ss."""
+    out = []
+    if "max_real_eig" in cols:
+        ev = np.asarray(cols["max_real_eig"], dtype=float)[b]
+        ok = np.isfinite(ev)
+        if ok.any():
+            out.append(f"max Re(lambda) in [{ev[ok].min():.3e}, {ev[ok].max():.3e}] "
+                       f"({int(np.sum(ev[ok] > 0))} of {int(ok.sum())} points > 0)")
+        if (~ok).any():
+            out.append(f"{int(np.sum(~ok))} points without eigenvalue check")
+    if "rho_min_eig" in cols:
+        m = np.asarray(cols["rho_min_eig"], dtype=float)[b]
+        out.append(f"min eig(rho_ss) down to {m.min():.2e} ({int(np.sum(m < -1e-10))} points < -1e-10)")
+    return "; ".join(out)
 
 
 def plot(path: str, kappa: str | None, out_dir: str) -> list[str]:
@@ -47,7 +64,7 @@ def plot(path: str, kappa: str | None, out_dir: str) -> list[str]:
     r = _compare(cols, "T_R")
     if r:
         print(f"J(T_R): max |J_Redfield - J_Lindblad| / max |J_Lindblad| = {r[0]:.3e}; "
-              f"Redfield points flagged unphysical: {r[1]}")
+              f"Redfield points flagged unphysical: {r[1]}\n  Redfield physicality: {r[2]}")
     if kappa:
         k, _, _ = load(kappa)
         for e, m in _split(k).items():
@@ -56,7 +73,8 @@ def plot(path: str, kappa: str | None, out_dir: str) -> list[str]:
             a.loglog(k["T"][m][o], k["kappa"][m][o], mk, ms=4, mfc="none", color=c, label=lab)
         r = _compare(k, "T")
         if r:
-            print(f"kappa(T): max |k_Redfield - k_Lindblad| / max |k_Lindblad| = {r[0]:.3e}; unphysical points: {r[1]}")
+            print(f"kappa(T): max |k_Redfield - k_Lindblad| / max |k_Lindblad| = {r[0]:.3e}; unphysical points: {r[1]}"
+                  f"\n  Redfield physicality: {r[2]}")
     a.set_xlabel("$T$")
     a.set_ylabel(r"$\kappa^q$")
     a.legend(fontsize=8, frameon=False)

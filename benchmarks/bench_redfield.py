@@ -5,7 +5,11 @@ Parameters: the Letter's Fig. 6 regime (gamma = 1e-4, eta = -2.25, T_L = 1000, T
 under 10 s on 2 cores, memory O(N^2) (no N^4 term).  The QuTiP peer (``bloch_redfield_tensor(sec_cutoff=-1)`` +
 ``steadystate``) runs only if qutip is importable, at N = 40 (``--peer-n60`` adds N = 60, ~6 min in SPEC's note).
 
-Usage: ``python benchmarks/bench_redfield.py [--sizes 40 60 100 200] [--no-mpi] [--peer-n60]``
+The physicality check (rightmost generator eigenvalue, :mod:`mpiheat.quantum.redfield_eigs`) is timed on its own,
+also in fresh subprocesses: the matrix-free cluster + shift-invert method at every size, side by side with dense
+``eigvals`` of the assembled N^2 x N^2 generator where that is affordable (N <= 60), and their agreement.
+
+Usage: ``python benchmarks/bench_redfield.py [--sizes 40 60 100 200] [--no-mpi] [--peer-n60] [--dense-max 60]``
 Writes ``benchmarks/results/redfield.json`` and prints a table.
 """
 
@@ -45,6 +49,23 @@ if rank == 0:
     print(json.dumps(dict(N=N, backend=backend, ranks=size, seconds=dt, peak_rss_mb=rss, iterations=s.iterations,
                           residual=s.residual, converged=s.converged, J=s.J_L, J_rel_vs_lindblad=s.J_L / float(JL) - 1,
                           rho_min_eig=s.rho_min_eig)))
+"""
+
+EIGS = r"""
+import json, resource, sys, time, logging
+logging.disable(logging.WARNING)
+N, method = int(sys.argv[1]), sys.argv[2]
+P = json.loads(sys.argv[3])
+from mpiheat.quantum.spectrum import box_spectrum
+from mpiheat.quantum.redfield import redfield_generator
+from mpiheat.quantum.redfield_eigs import rightmost_eigenvalues
+gen = redfield_generator(box_spectrum(N), P["T_L"], P["T_R"], gamma=P["gamma"], eta=P["eta"])
+t0 = time.perf_counter()
+r = rightmost_eigenvalues(gen, method=method)
+dt = time.perf_counter() - t0
+print(json.dumps(dict(N=N, method=r.method, seconds=dt, max_real=r.max_real, imag=r.eigenvalue.imag,
+                      approx_max_real=r.approx_max_real,
+                      peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)))
 """
 
 PEER = r"""
@@ -96,11 +117,20 @@ def run_child(N: int, backend: str, ranks: int = 1) -> dict:
     return out
 
 
+def run_eigs(N: int, method: str) -> dict:
+    cmd = [sys.executable, "-c", EIGS, str(N), method, json.dumps(PARAMS)]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=7200)
+    if p.returncode != 0:
+        return dict(N=N, method=method, error=p.stderr.strip().splitlines()[-1:])
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[40, 60, 100, 200])
     ap.add_argument("--no-mpi", action="store_true", help="skip the PETSc shell-KSP runs on 2 ranks")
     ap.add_argument("--peer-n60", action="store_true", help="also run the QuTiP peer at N = 60 (minutes)")
+    ap.add_argument("--dense-max", type=int, default=60, help="largest N for the dense eigvals comparison")
     ap.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "redfield.json"))
     args = ap.parse_args(argv)
     rows = []
@@ -108,6 +138,11 @@ def main(argv=None) -> int:
         rows.append(run_child(N, "scipy"))
         if not args.no_mpi:
             rows.append(run_child(N, "petsc", ranks=2))
+    eigs = []
+    for N in args.sizes:
+        eigs.append(run_eigs(N, "cluster"))
+        if N <= args.dense_max:
+            eigs.append(run_eigs(N, "dense"))
     peer = []
     try:
         import qutip  # noqa: F401
@@ -129,6 +164,23 @@ def main(argv=None) -> int:
             continue
         print(f"{r['N']:>5} {r['backend']:>8} {r['ranks']:>5} {r['seconds']:>9.3f} {r['peak_rss_mb']:>8.1f} "
               f"{r['iterations']:>4} {r['residual']:>10.2e} {r['J_rel_vs_lindblad']:>11.2e} {r['rho_min_eig']:>10.2e}")
+    print("\nphysicality check: rightmost eigenvalue of the generator (zero mode excluded)")
+    print(f"{'N':>5} {'method':>44} {'seconds':>9} {'RSS MB':>8} {'max Re(lambda)':>16} {'Im':>10}")
+    for r in eigs:
+        if "error" in r:
+            print(f"{r['N']:>5} {r['method']:>44}  ERROR {r['error']}")
+            continue
+        print(f"{r['N']:>5} {r['method']:>44} {r['seconds']:>9.2f} {r['peak_rss_mb']:>8.1f} {r['max_real']:>16.10e} "
+              f"{r['imag']:>10.3g}")
+    agree = {}
+    for N in args.sizes:
+        c = [r for r in eigs if r["N"] == N and r.get("method", "").startswith("cluster") and "max_real" in r]
+        d = [r for r in eigs if r["N"] == N and r.get("method") == "dense" and "max_real" in r]
+        if c and d:
+            agree[N] = dict(rel_diff=abs(c[0]["max_real"] / d[0]["max_real"] - 1),
+                            speedup=d[0]["seconds"] / c[0]["seconds"])
+            print(f"N={N}: cluster vs dense max Re(lambda) rel. diff {agree[N]['rel_diff']:.1e}, "
+                  f"cluster {agree[N]['speedup']:.1f}x faster")
     ours = {r["N"]: r["seconds"] for r in rows if r.get("backend") == "scipy" and "seconds" in r}
     ratios = {}
     for p in peer:
@@ -142,8 +194,8 @@ def main(argv=None) -> int:
     for N, q in ratio_quoted.items():
         print(f"SPEC's QuTiP 5.3 tensor build at N={N} ({quoted[N]:.0f} s) / ours (full solve): {q:.0f}x")
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(dict(params=PARAMS, rows=rows, peer=peer, peer_ratio=ratios,
-                                                 ratio_vs_spec_qutip_tensor=ratio_quoted,
+    Path(args.output).write_text(json.dumps(dict(params=PARAMS, rows=rows, eigs=eigs, eig_agreement=agree, peer=peer,
+                                                 peer_ratio=ratios, ratio_vs_spec_qutip_tensor=ratio_quoted,
                                                  created=time.strftime("%Y-%m-%dT%H:%M:%S")), indent=2))
     print(f"wrote {args.output}")
     return 0
