@@ -52,10 +52,12 @@ class RelaxationKind:
         spec = ctx.spectrum(levels, length)
         start = {"thermal_L": "thermal", "thermal_R": "thermal", "ground": "ground"}[r.start]
         T_start = point["T_R"] if r.start == "thermal_R" else point["T_L"]
+        equation = q.equation.value if q.equation.value != "pauli" else "lindblad"
+        # Lindblad: exact block path above N = 30 (fast at any N); Redfield: dense at any N (O(N^6), user's call)
         res = relaxation(spec, point["T_L"], point["T_R"], gamma=ctx.gamma(levels, length, eta), eta=eta,
-                         omega_c=q.omega_c, equation=q.equation.value if q.equation.value != "pauli" else "lindblad",
-                         start=start, T_start=T_start, tol=r.tol, t_max=r.t_max or None, n_times=r.times,
-                         dense_limit=max(30, levels))
+                         omega_c=q.omega_c, equation=equation, start=start, T_start=T_start, tol=r.tol,
+                         t_max=r.t_max or None, n_times=r.times,
+                         dense_limit=30 if equation == "lindblad" else max(30, levels))
         cols = {k: v for k, v in res.as_columns().items() if np.isscalar(v)}
         for k, v in list(cols.items()):
             if isinstance(v, complex):

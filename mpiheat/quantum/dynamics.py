@@ -12,8 +12,13 @@ Two independent measures of the relaxation time are produced and must agree asym
   ``lambda_exc``: the slowest mode with a non-negligible coefficient in the eigen-expansion of ``x0 - x_ss``.
   Both are reported; ``D(t) ~ C exp(-|Re lambda_exc| t)`` at late times, i.e. ``t_relax ~ tau_exc ln(C / tol)``.
 
-The spectral part uses a dense eigen-decomposition of the real N^2 x N^2 generator, so it is limited to small N
-(``dense_limit``); above that only ``lambda_1`` is estimated, by ARPACK (``which="LR"``).
+Lindblad, any N (``method="blocks"``, chosen automatically above ``dense_limit``): the secular generator is
+block-diagonal, its sparsity graph splitting into weakly connected components (the populations, and one component per
+class of degenerate Bohr frequencies). Each component is small, so the eigen-analysis (all of ``lambda_1``, and the
+expansion of ``x0 - x_ss`` for ``lambda_exc``) and the propagation (``expm`` of each block, applied step by step on
+the equally spaced times) are exact and dense per block: O(N^3) instead of O(N^6). Tested equal to the full path.
+
+Redfield couples every component, so its spectral part stays dense (``dense_limit``, default N <= 30).
 """
 
 from __future__ import annotations
@@ -22,7 +27,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.integrate as si
+import scipy.linalg as sla
+import scipy.sparse as sps
 import scipy.sparse.linalg as spla
+from scipy.sparse.csgraph import connected_components
 
 from .lindblad import liouvillian_csr, real_to_rho, rho_to_real
 from .redfield import redfield_generator
@@ -79,6 +87,14 @@ def _matrix(gen, dense: bool = False):
     return M
 
 
+def _blocks(A) -> list[np.ndarray]:
+    """Index sets of the weakly connected components of a sparse generator's sparsity graph (its exact blocks)."""
+    _, labels = connected_components(sps.csr_matrix(A), directed=True, connection="weak")
+    order = np.argsort(labels, kind="stable")
+    cuts = np.flatnonzero(np.diff(labels[order])) + 1
+    return np.split(order, cuts)
+
+
 @dataclass(frozen=True)
 class Evolution:
     """Samples ``rho[k]`` of rho(t) at ``times[k]``."""
@@ -98,17 +114,34 @@ def evolve(generator, rho0: np.ndarray, times: np.ndarray, *, method: str = "exp
         Generator on the N^2 real coordinates (B's ``liouvillian_csr`` or :func:`redfield_generator`).
     times : ndarray
         Non-decreasing sample times; ``expm`` needs them equally spaced starting at 0.
-    method : {"expm", "ode"}
+    method : {"expm", "ode", "blocks"}
         ``expm``: exact exponential action (``expm_multiply``); ``ode``: DOP853 with ``rtol``/``atol`` on the
-        matrix-free product (no assembled matrix; fine for any N but costly for long times at large N).
+        matrix-free product (no assembled matrix; fine for any N but costly for long times at large N);
+        ``blocks``: sparse generator only, exact ``expm(B dt)`` of each connected block (equally spaced times from
+        0), skipping blocks that ``rho0`` does not touch. Fast at any N for Lindblad, whose blocks are small.
     """
     times = np.asarray(times, dtype=float)
     N = rho0.shape[0]
     x0 = rho_to_real(rho0)
-    if method == "expm":
+    if method in ("expm", "blocks"):
         dt = np.diff(times)
         if times[0] != 0 or (dt.size and not np.allclose(dt, dt[0], rtol=1e-12, atol=0)):
-            raise ValueError("method='expm' needs equally spaced times starting at 0")
+            raise ValueError(f"method={method!r} needs equally spaced times starting at 0")
+    if method == "blocks":
+        if hasattr(generator, "apply_real") or isinstance(generator, np.ndarray):
+            raise ValueError("method='blocks' needs a sparse generator (Lindblad)")
+        A = sps.csr_matrix(generator)
+        X = np.zeros((times.size, x0.size))
+        step = float(times[1] - times[0]) if times.size > 1 else 0.0
+        for idx in _blocks(A):
+            x = x0[idx]
+            if not np.any(x):
+                continue  # a block the start does not excite stays exactly zero
+            E = sla.expm(A[idx][:, idx].toarray() * step)
+            for k in range(times.size):
+                X[k, idx] = x
+                x = E @ x
+    elif method == "expm":
         X = spla.expm_multiply(_matrix(generator), x0, start=0.0, stop=float(times[-1]), num=times.size,
                                endpoint=True)
     elif method == "ode":
@@ -132,16 +165,33 @@ def slowest_modes(generator, x_dev: np.ndarray | None = None, *, rel_weight: flo
     ``lambda_exc`` is the largest-real-part eigenvalue whose mode carries at least ``rel_weight`` of the largest
     contribution ``|c_k| ||v_k||`` to ``x_dev = x0 - x_ss`` (None if ``x_dev`` is None).
     """
-    A = _matrix(generator, dense=True)
+    M = _matrix(generator)
+    if sps.issparse(M):  # exact block by block (Lindblad: small components), same result as the dense path
+        ws, cs, norms = [], [], []
+        for idx in _blocks(M):
+            w_b, V_b = np.linalg.eig(M[idx][:, idx].toarray())
+            ws.append(w_b)
+            norms.append(np.linalg.norm(V_b, axis=0))
+            cs.append(np.linalg.solve(V_b, x_dev[idx].astype(complex)) if x_dev is not None else np.zeros(w_b.size))
+        w, c, vn = np.concatenate(ws), np.concatenate(cs), np.concatenate(norms)
+        return _pick_modes(w, None if x_dev is None else np.abs(c) * vn, rel_weight)
+    A = M
     w, V = np.linalg.eig(A)
+    if x_dev is None:
+        return _pick_modes(w, None, rel_weight)
+    c = np.linalg.solve(V, x_dev.astype(complex))
+    return _pick_modes(w, np.abs(c) * np.linalg.norm(V, axis=0), rel_weight)
+
+
+def _pick_modes(w: np.ndarray, weight: np.ndarray | None, rel_weight: float) -> tuple[complex, complex | None]:
+    """``lambda_1`` (zero mode excluded) and, given mode weights, ``lambda_exc``."""
     i0 = int(np.argmin(np.abs(w)))
     mask = np.ones(w.size, dtype=bool)
     mask[i0] = False
     lam1 = complex(w[mask][np.argmax(w[mask].real)])
-    if x_dev is None:
+    if weight is None:
         return lam1, None
-    c = np.linalg.solve(V, x_dev.astype(complex))
-    weight = np.abs(c) * np.linalg.norm(V, axis=0)
+    weight = weight.copy()
     weight[i0] = 0.0
     ok = weight > rel_weight * weight.max()
     lam_exc = complex(w[ok][np.argmax(w[ok].real)])
@@ -195,9 +245,12 @@ def relaxation(spectrum: Spectrum, T_L: float, T_R: float, *, gamma: float, eta:
     ``t_max`` defaults to ``1.5 ln(D(0) / tol) tau_exc`` so that ``tol`` is crossed inside the window.  See the
     module docstring for the two measures and why ``lambda_exc`` rather than ``lambda_1`` governs a given start.
     """
-    if spectrum.N > dense_limit:
-        raise ValueError(f"the spectral analysis is dense; N = {spectrum.N} > dense_limit = {dense_limit}")
     gen = _generator(spectrum, T_L, T_R, gamma, eta, omega_c, equation)
+    if spectrum.N > dense_limit:
+        if equation != "lindblad":
+            raise ValueError(f"the Redfield spectral analysis is dense; N = {spectrum.N} > dense_limit = "
+                             f"{dense_limit} (Lindblad has an exact block path at any N)")
+        method = "blocks"
     ss = steadystate(spectrum, T_L, T_R, gamma=gamma, eta=eta, omega_c=omega_c, equation=equation)
     rho0 = initial_state(spectrum, start, T_L if T_start is None else T_start)
     x_dev = rho_to_real(rho0) - rho_to_real(ss.rho)
