@@ -175,8 +175,7 @@ def slowest_modes(generator, x_dev: np.ndarray | None = None, *, rel_weight: flo
             cs.append(np.linalg.solve(V_b, x_dev[idx].astype(complex)) if x_dev is not None else np.zeros(w_b.size))
         w, c, vn = np.concatenate(ws), np.concatenate(cs), np.concatenate(norms)
         return _pick_modes(w, None if x_dev is None else np.abs(c) * vn, rel_weight)
-    A = M
-    w, V = np.linalg.eig(A)
+    w, V = np.linalg.eig(M)
     if x_dev is None:
         return _pick_modes(w, None, rel_weight)
     c = np.linalg.solve(V, x_dev.astype(complex))

@@ -136,6 +136,12 @@ class RedfieldGenerator:
     def dim(self) -> int:
         return self.N * self.N
 
+    @property
+    def decay_scale(self) -> float:
+        """Largest total decay rate ``max_i |M_ii|`` (1 if all vanish): the scale of the dissipator."""
+        s = float(np.abs(np.einsum("aii->i", self.M)).max())
+        return s if s > 0 else 1.0
+
     # -- complex form, literally Eq. B1 (reference implementation, used by the tests) ---------------------------------
     def dissipator(self, rho: np.ndarray, bath: int) -> np.ndarray:
         """``R_bath(rho)`` for a general complex N x N ``rho``, written term by term as in Eq. B1."""
@@ -186,10 +192,6 @@ class RedfieldGenerator:
         X, Y = _unpack_xy(np.asarray(x, dtype=float), self.N)
         RX, RY = self.apply_xy(X, Y)
         return _pack_xy(RX, RY)
-
-    def linear_operator(self) -> spla.LinearOperator:
-        """scipy LinearOperator of the real-representation generator (matrix-free)."""
-        return spla.LinearOperator((self.dim, self.dim), matvec=self.apply_real, dtype=float)
 
     def assemble(self) -> np.ndarray:
         """Dense real-representation superoperator (N^2 x N^2), column by column; only for small N (cross-checks)."""
@@ -257,12 +259,6 @@ def redfield_generator(spectrum: Spectrum, T_L: float, T_R: float, *, gamma: flo
 # --------------------------------------------------------------------------------------------------------------------
 # trace-constrained system and preconditioner
 # --------------------------------------------------------------------------------------------------------------------
-def _trace_scale(gen: RedfieldGenerator) -> float:
-    """Size of the largest total decay rate; the trace row is scaled by it for conditioning."""
-    s = float(np.abs(np.einsum("aii->i", gen.M)).max())
-    return s if s > 0 else 1.0
-
-
 class _Constrained:
     """``A x = L x`` with the row of ``rho_00`` (coordinate 0) replaced by ``scale * Tr``; rhs = ``scale * e_0``."""
 
@@ -367,7 +363,7 @@ def _finish(gen: RedfieldGenerator, x: np.ndarray, *, converged: str, iterations
         max_re, _, eig_method = max_real_eigenvalue(gen, **eig_kw)
         if not np.isfinite(max_re):
             log.warning("Redfield eigenvalue check did not converge (%s); physicality unknown", eig_method)
-    scale = float(np.abs(np.einsum("aii->i", gen.M)).max()) or 1.0
+    scale = gen.decay_scale
     unphysical = bool((np.isfinite(max_re) and max_re > 1e-9 * scale) or rho_min < -positivity_tol)
     if unphysical:
         log.warning("Redfield regime is unphysical (N=%d, %s): max Re(lambda) = %.4g, min eig(rho_ss) = %.4g",
@@ -425,7 +421,7 @@ def redfield_steadystate(spectrum: Spectrum | RedfieldGenerator, T_L: float | No
     check_eigs = check_eigs not in (False, "none")
     fin = dict(check_eigs=check_eigs, eig_kw=eig_kw, t0=t0, positivity_tol=positivity_tol)
     n = gen.dim
-    scale = _trace_scale(gen)
+    scale = gen.decay_scale  # the trace row is scaled by it for conditioning
     b = np.zeros(n)
     b[0] = scale
     if backend == "dense":
@@ -556,7 +552,7 @@ def petsc_redfield_solve(gen: RedfieldGenerator, *, tol: float = 1e-12, comm=Non
                 key = str(key).lstrip("-")
                 key = key if key.startswith(PETSC_PREFIX) else PETSC_PREFIX + key
                 opts[key] = "" if val is None else str(val)
-    scale = _trace_scale(gen)
+    scale = gen.decay_scale  # the trace row is scaled by it for conditioning
     ctx = _ShellRedfield(gen, mcomm, scale)
     pcomm = PETSc.Comm(mcomm)
     n, nloc = gen.dim, ctx.hi - ctx.lo

@@ -66,11 +66,6 @@ class EigReport:
     approx_max_real: float = float("nan")
 
 
-def _decay_scale(gen) -> float:
-    s = float(np.abs(np.einsum("aii->i", gen.M)).max())
-    return s if s > 0 else 1.0
-
-
 def apply_complex(gen, Z: np.ndarray) -> np.ndarray:
     """``L(Z)`` for a general complex N x N matrix (not necessarily Hermitian), with real matrix products only.
 
@@ -150,7 +145,7 @@ class ClusterBlocks:
         w = gen.E[I] - gen.E[J]
         order = np.argsort(w, kind="stable")
         ws = w[order]
-        scale = _decay_scale(gen)
+        scale = gen.decay_scale
         # round-off in E_i - E_j must not split exact degeneracies
         floor = 64 * np.finfo(float).eps * max(1.0, float(np.abs(gen.E).max()))
         want = 10.0 * scale if delta is None else float(delta)
@@ -251,7 +246,7 @@ def rightmost_eigenvalues(gen, *, method: str = "auto", dense_limit: int = 40, n
         return dense_eigenvalues(gen)
     if method != "cluster":
         raise ValueError(f"unknown eigenvalue method {method!r} (auto | dense | cluster)")
-    scale = _decay_scale(gen)
+    scale = gen.decay_scale
     blocks = ClusterBlocks(gen, delta=delta, max_block=max_block)
     approx = blocks.eigenvalues()
     approx = np.delete(approx, int(np.argmin(np.abs(approx))))  # the trace mode (an exact 0 of the population block)
