@@ -79,12 +79,9 @@ def _matvec(gen):
     return gen.apply_real if hasattr(gen, "apply_real") else (lambda x: gen @ x)
 
 
-def _matrix(gen, dense: bool = False):
+def _matrix(gen):
     """Sparse (Lindblad) or dense matrix of the generator; Redfield is assembled (small N only)."""
-    M = gen.assemble() if hasattr(gen, "assemble") else gen
-    if dense and not isinstance(M, np.ndarray):
-        M = M.toarray()
-    return M
+    return gen.assemble() if hasattr(gen, "assemble") else gen
 
 
 def _blocks(A) -> list[np.ndarray]:
