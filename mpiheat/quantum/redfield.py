@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import scipy.linalg as sla
@@ -136,6 +137,11 @@ class RedfieldGenerator:
     def dim(self) -> int:
         return self.N * self.N
 
+    @cached_property
+    def M_total(self) -> np.ndarray:
+        """``M = sum_a P_a S_a`` (N x N), used by every product; computed once per generator."""
+        return self.M.sum(axis=0)
+
     @property
     def decay_scale(self) -> float:
         """Largest total decay rate ``max_i |M_ii|`` (1 if all vanish): the scale of the dissipator."""
@@ -163,7 +169,7 @@ class RedfieldGenerator:
         Re R = C_X + C_X^T and Im R = C_Y - C_Y^T.  With ``rows`` the rows of ``C`` and of ``C^dagger`` are formed
         directly, at cost O(len(rows) N^2).
         """
-        S, P, M = self.S, self.P, self.M.sum(axis=0)
+        S, P, M = self.S, self.P, self.M_total
         Z = np.stack([X, Y])  # (2, N, N): the same real operator acts on X and on Y
         if rows is None:
             C = (S[0] @ Z) @ P[0]

@@ -73,7 +73,7 @@ def apply_complex(gen, Z: np.ndarray) -> np.ndarray:
     S_a, P_a); the real and imaginary parts of Z are stacked so each product is one real batched matmul.
     """
     S, P = gen.S, gen.P
-    Ms = gen.M.sum(axis=0)
+    Ms = gen.M_total
     X = np.stack([Z.real, Z.imag])
     C = (S[0] @ X) @ P[0]
     C += (S[1] @ X) @ P[1]
@@ -89,7 +89,7 @@ def apply_complex(gen, Z: np.ndarray) -> np.ndarray:
 def _block(gen, I: np.ndarray, J: np.ndarray, K: np.ndarray, L: np.ndarray) -> np.ndarray:
     """Entries ``L_(ij),(kl)`` of the complex-basis generator for row modes (I, J) and column modes (K, L)."""
     S, P = gen.S, gen.P
-    Ms = gen.M.sum(axis=0)
+    Ms = gen.M_total
     B = np.zeros((I.size, K.size), dtype=complex)
     for a in range(2):
         B += 0.5 * S[a][np.ix_(I, K)] * P[a][np.ix_(J, L)]  # (S Z P)_ij = S_ik Z_kl P_lj, P symmetric
