@@ -37,6 +37,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse.linalg as spla
 
+from .. import compat
 from ..parallel import get_comm
 from .lindblad import real_to_rho, rho_to_real
 from .spectrum import Spectrum, bose, spectral_density
@@ -454,10 +455,10 @@ def redfield_steadystate(spectrum: Spectrum | RedfieldGenerator, T_L: float | No
         count[0] += 1
 
     if solver == "gmres":
-        x, info = spla.gmres(A, b, x0=x0, tol=tol, atol=0.0, restart=restart, maxiter=maxiter, M=Minv, callback=cb,
-                             callback_type="pr_norm")
+        x, info = compat.gmres(A, b, x0=x0, rtol=tol, atol=0.0, restart=restart, maxiter=maxiter, M=Minv, callback=cb,
+                               callback_type="pr_norm")
     elif solver == "bicgstab":
-        x, info = spla.bicgstab(A, b, x0=x0, tol=tol, atol=0.0, maxiter=maxiter, M=Minv, callback=cb)
+        x, info = compat.bicgstab(A, b, x0=x0, rtol=tol, atol=0.0, maxiter=maxiter, M=Minv, callback=cb)
     else:
         raise ValueError(f"unknown solver {solver!r}")
     reason = "converged" if info == 0 else (f"maxiter({info})" if info > 0 else f"breakdown({info})")

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse.linalg as spla
 
+from .. import compat
+
 log = logging.getLogger(__name__)
 
 __all__ = ["apply_complex", "ClusterBlocks", "EigReport", "rightmost_eigenvalues", "dense_eigenvalues"]
@@ -202,7 +204,7 @@ def _refine(gen, blocks: ClusterBlocks, sigma: complex, *, k: int, tol: float, v
 
     def inverse(v):
         # round-off floors the residual near 1e-11 for these near-singular systems: ask 1e-10, cap the restarts
-        x, _ = spla.gmres(A, v, x0=blocks.solve(v), tol=1e-10, atol=0.0, restart=40, maxiter=3, M=M)
+        x, _ = compat.gmres(A, v, x0=blocks.solve(v), rtol=1e-10, atol=0.0, restart=40, maxiter=3, M=M)
         return x
 
     T = spla.LinearOperator((n, n), matvec=inverse, dtype=complex)
