@@ -1,21 +1,31 @@
 """Command line: ``[mpirun -n P] python -m mpiheat.run JOB.toml [--set sec.key=value] [--output PATH] [-- PETSc]``.
 
-Exit codes: 0 success; 2 bad job file or option (one line naming file, key and problem; nothing written);
-1 runtime failure (message from the failing rank; with several ranks all are aborted); 75 stopped by a signal after a
-checkpoint (run the same command again to resume).
+Exit codes: 0 success; 2 bad job file or option, output in use by another run, or a corrupt results file to resume
+(one line; nothing written); 1 runtime failure (unwritable output or full disk: one line, every rank exits 1, the
+previous file is intact; any other error: the failing rank prints it and all ranks are aborted); 75 stopped by a
+signal (after a checkpoint if anything new was computed; run the same command again to resume).
 """
 
 from __future__ import annotations
+
+import sys
+
+if __name__ == "__main__":
+    # First thing, before any heavy import (numpy, mpi4py, h5py, numba): a stop signal during start-up is a request
+    # (exit 75 at the first agreement point), not the default action that kills the rank.
+    from mpiheat.core.signals import STOP as _STOP
+
+    _STOP.install()
 
 import argparse
 import logging
 import math
 import os
-import sys
 import time
 import traceback
 
 EXIT_BAD_INPUT = 2
+EXIT_FAILURE = 1
 
 
 def _split_petsc(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -85,6 +95,29 @@ def format_table(columns: dict, names: list[str], max_rows: int = 200) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from mpiheat.core.signals import STOP
+
+    STOP.install()  # no-op when already installed at start-up (python -m mpiheat.run)
+    try:
+        return _main(argv)
+    finally:
+        STOP.restore()
+
+
+def _exit_code(e: BaseException) -> int:
+    from mpiheat.config import JobError
+    from mpiheat.core.driver import EXIT_INTERRUPTED, Interrupted
+    from mpiheat.io import CorruptResultsError
+    from mpiheat.io.lock import OutputBusyError
+
+    if isinstance(e, (JobError, OutputBusyError, CorruptResultsError)):
+        return EXIT_BAD_INPUT
+    if isinstance(e, Interrupted):
+        return EXIT_INTERRUPTED
+    return EXIT_FAILURE
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ours, petsc_args = _split_petsc(argv)
     parser = build_parser()
@@ -114,9 +147,32 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(rank, size, args.verbose)
     log = logging.getLogger("mpiheat")
 
-    from mpiheat.core.driver import EXIT_INTERRUPTED, Interrupted, run_job
-    from mpiheat.io import OutputError
+    from mpiheat.io import lock as output_lock
 
+    # One writer per output: rank 0 takes the lock before any heavy import or work; every rank learns the outcome.
+    lock, status = None, None
+    if rank == 0:
+        try:
+            lock = output_lock.acquire(cfg.job.output)
+        except output_lock.OutputBusyError as e:
+            status = (EXIT_BAD_INPUT, str(e))
+        except OSError as e:
+            status = (EXIT_FAILURE, f"cannot create the lock file {output_lock.lock_path(cfg.job.output)}: "
+                                    f"{e.strerror or e}")
+    status = comm.bcast(status, root=0) if size > 1 else status
+    if status is not None:
+        if rank == 0:
+            print(f"error: {status[1]}", file=sys.stderr)
+        return status[0]
+    try:
+        return _run(cfg, args, petsc_args, comm, log)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run(cfg, args, petsc_args, comm, log) -> int:
+    rank, size = comm.Get_rank(), comm.Get_size()
     if petsc_args:  # command-line PETSc options come after the job's, so they win in the options database
         import dataclasses
 
@@ -125,28 +181,29 @@ def main(argv: list[str] | None = None) -> int:
     progress = {"auto": None, "on": True, "off": False}[args.progress]
     t0 = time.time()
     try:
+        from mpiheat.core.driver import run_job
+
         if rank == 0:
             log.info("job %s (kind %s) on %d rank(s) -> %s", cfg.source, cfg.job.kind, size, cfg.job.output)
         columns = run_job(cfg, comm, restart=args.restart, progress=progress)
-    except JobError as e:
-        if rank == 0:
-            print(f"error: {e}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except OutputError as e:
-        if rank == 0:
-            print(f"error: {e}", file=sys.stderr)
-        return 1
-    except Interrupted as e:
-        if rank == 0:
-            print(f"interrupted: {e}", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except BaseException as e:  # any failure on any rank: report it and take all ranks down (no hang)
-        msg = "".join(traceback.format_exception(type(e), e, e.__traceback__))
-        sys.stderr.write(f"[mpiheat rank {rank}/{size}] error: {type(e).__name__}: {e}\n{msg}")
+    except BaseException as e:
+        code = _exit_code(e)
+        if isinstance(e, KeyboardInterrupt):
+            e = KeyboardInterrupt("stopped at once by a second SIGINT; points since the last checkpoint are lost")
+        if getattr(e, "collective", False) or (size == 1 and _expected(e)):
+            # Every rank raised it together (or there is only one): rank 0 says it in one line, all exit alike.
+            if rank == 0:
+                print(f"{'interrupted' if code == 75 else 'error'}: {e}", file=sys.stderr)
+            return code
+        # Raised on this rank only: say it here (a traceback if it is a bug), then take every rank down, since the
+        # others may be waiting in a collective.
+        head = f"[mpiheat rank {rank}/{size}] error: {type(e).__name__}: {e}\n"
+        tb = "" if _expected(e) else "".join(traceback.format_exception(type(e), e, e.__traceback__))
+        sys.stderr.write(head + tb)
         sys.stderr.flush()
         if size > 1:
-            comm.Abort(1)
-        return 1
+            comm.Abort(code)
+        return code
     if rank == 0 and not args.quiet:
         from mpiheat.jobs import get_kind
 
@@ -155,6 +212,15 @@ def main(argv: list[str] | None = None) -> int:
               f"{time.time() - t0:.1f} s)")
         print(format_table(columns, names))
     return 0
+
+
+def _expected(e: BaseException) -> bool:
+    """Errors whose message is the whole story (no traceback), even when only one rank raised them."""
+    from mpiheat.config import JobError
+    from mpiheat.io import CorruptResultsError, OutputError
+    from mpiheat.io.lock import OutputBusyError
+
+    return isinstance(e, (JobError, OutputError, CorruptResultsError, OutputBusyError, KeyboardInterrupt))
 
 
 def _world_rank() -> int:

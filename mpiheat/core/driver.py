@@ -11,7 +11,13 @@ everything that is the same for all kinds:
   Started again with the same job, finished points are read back and skipped; results are bit-identical to an
   uninterrupted run because every point is computed from the job and its index alone (seeds included).
 * **Signals.** SIGTERM, SIGINT and SIGUSR1 (Slurm's ``--signal``) request a stop: the current round finishes, a
-  checkpoint is written and the process exits with :data:`EXIT_INTERRUPTED`; a second SIGINT stops at once.
+  checkpoint is written and the process exits with :data:`EXIT_INTERRUPTED`; a second SIGINT stops at once. A stop
+  requested during start-up ends the run before the first round (nothing new to write).
+* **Failures end every rank.** Every step that can fail on some ranks only (output checks, reading the previous
+  results, every write, which only rank 0 does) is followed by an agreement (bcast/allgather of the outcome), so
+  all ranks raise the same error together; such errors carry ``collective = True``. Any other exception is local to
+  the rank that raised it, and ``mpiheat.run`` then calls ``MPI_Abort``: no path leaves ranks waiting in a collective.
+* **One writer.** Rank 0 holds the output's lock file (:mod:`mpiheat.io.lock`) for the whole run.
 """
 
 from __future__ import annotations
@@ -19,7 +25,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -28,7 +33,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from mpiheat.config import JobConfig, JobError
-from mpiheat.io import OutputError, check_writable, provenance, read_results, write_results
+from mpiheat.core.signals import STOP
+from mpiheat.io import CorruptResultsError, OutputError, check_writable, provenance, read_results, write_results
+from mpiheat.io import lock as _lock
 from mpiheat.parallel import get_comm
 
 log = logging.getLogger("mpiheat")
@@ -92,33 +99,6 @@ class RunState:
         return cols
 
 
-class _Stop:
-    """Signal flag: the first signal asks for a checkpointed stop; a second SIGINT interrupts at once."""
-
-    def __init__(self):
-        self.requested = 0
-        self._old = {}
-
-    def install(self):
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
-            try:
-                self._old[sig] = signal.signal(sig, self._handler)
-            except (ValueError, OSError):  # not the main thread
-                pass
-
-    def restore(self):
-        for sig, h in self._old.items():
-            signal.signal(sig, h)
-
-    def _handler(self, signum, frame):
-        self.requested = signum
-        if signum == signal.SIGINT and getattr(self, "_seen_int", False):
-            raise KeyboardInterrupt
-        if signum == signal.SIGINT:
-            self._seen_int = True
-        sys.stderr.write(f"\n[mpiheat] received signal {signum}: checkpointing after the current round\n")
-
-
 class Progress:
     """Rank-0 progress: a bar with ETA on a terminal, periodic log lines otherwise (batch jobs)."""
 
@@ -180,14 +160,21 @@ def resolve_ranks_per_point(kind: Kind, cfg: JobConfig, size: int) -> int:
 
 
 def _load_previous(cfg: JobConfig, path: str, n_points: int) -> dict:
-    """Rows of finished points from an earlier run of the same job (resume); {} when there is none."""
+    """Rows of finished points from an earlier run of the same job (resume); {} when there is none.
+
+    The file's checksums are verified: a corrupt file is never resumed (nor overwritten)."""
     if not os.path.exists(path):
         return {}
     try:
         cols, attrs, _ = read_results(path)
-    except Exception as e:  # a corrupt or foreign file: refuse rather than overwrite it
+    except CorruptResultsError as e:
+        raise JobError(cfg.source, "[job] output",
+                       f"not resumed: {e}; move it away, or pass --restart to start over") from None
+    except Exception as e:  # a foreign or unreadable file: refuse rather than overwrite it
         raise JobError(cfg.source, "[job] output",
                        f"{path!r} exists but is not a readable mpiheat results file ({e}); move it away") from None
+    if "checksum" not in attrs:
+        log.warning("%s carries no checksums (written by an older mpiheat): resuming without verifying it", path)
     if attrs.get("job_identity") != cfg.identity():
         raise JobError(cfg.source, "[job] output",
                        f"{path!r} holds results of a different job; choose another output or pass --restart")
@@ -206,12 +193,46 @@ def _scalar(v):
     return v
 
 
+# Errors that every rank raises together after an agreement; run.py maps them to exit codes without aborting.
+AGREED = (JobError, OutputError, CorruptResultsError, _lock.OutputBusyError)
+
+
+def agree(comm, fn, *, root_only: bool = False):
+    """Run ``fn`` on every rank (or on rank 0 only) and make every rank learn the outcome.
+
+    An :data:`AGREED` error raised by ``fn`` on any rank is re-raised on all ranks, marked ``collective = True``;
+    any other exception propagates on the ranks where it happened (the caller aborts). Returns ``fn()``'s value
+    (rank 0's, broadcast, when ``root_only``).
+    """
+    out, err = None, None
+    if not root_only or comm.Get_rank() == 0:
+        try:
+            out = fn()
+        except AGREED as e:
+            err = e
+    if root_only:
+        out, err = comm.bcast((out, err), root=0) if comm.Get_size() > 1 else (out, err)
+    else:
+        errs = comm.allgather(err) if comm.Get_size() > 1 else [err]
+        err = next((e for e in errs if e is not None), None)
+    if err is not None:
+        err.collective = True
+        raise err
+    return out
+
+
+def _stop_agreed(comm) -> bool:
+    return bool(comm.allreduce(1 if STOP.requested else 0, op=_max_op()))
+
+
 def run_job(cfg: JobConfig, comm=None, *, restart: bool = False, progress: bool | None = None,
             extra_attrs: dict | None = None) -> dict:
     """Run a job on ``comm`` (None: COMM_WORLD) and write its results file; returns the columns (all ranks).
 
-    Raises :class:`JobError` for bad input, :class:`OutputError` when results cannot be written, and
-    :class:`Interrupted` when a stop signal ended the run after a checkpoint.
+    Raises :class:`JobError` for bad input or a corrupt previous file, :class:`OutputBusyError` when another run
+    holds the output, :class:`OutputError` when results cannot be written, and :class:`Interrupted` when a stop signal
+    ended the run (after a checkpoint, when there was anything new). These are raised on every rank together
+    (``collective = True``); anything else is raised only where it happened and the caller must abort.
     """
     from mpiheat.jobs import get_kind
 
@@ -219,30 +240,46 @@ def run_job(cfg: JobConfig, comm=None, *, restart: bool = False, progress: bool 
     rank, size = comm.Get_rank(), comm.Get_size()
     kind = get_kind(cfg.job.kind)
     path = cfg.job.output
-    points = kind.plan(cfg)
-    if not points:
-        raise JobError(cfg.source, "[temperatures]", "the sweep has no points")
-    r = resolve_ranks_per_point(kind, cfg, size)
+    STOP.install()
+    lock = None
+    try:
+        def plan():
+            pts = kind.plan(cfg)
+            if not pts:
+                raise JobError(cfg.source, "[temperatures]", "the sweep has no points")
+            return pts, resolve_ranks_per_point(kind, cfg, size)
 
-    # Rank 0 checks the output and reads any earlier results; everybody learns the outcome.
-    status = None
-    if rank == 0:
-        try:
+        points, r = agree(comm, plan)
+
+        # Rank 0 takes the output's lock (unless the caller holds it), checks the output and reads any earlier results.
+        def open_output():
+            nonlocal lock
+            if _lock.held(path) is None:
+                try:
+                    lock = _lock.acquire(path)
+                except OSError as e:
+                    raise OutputError(f"cannot create the lock file {_lock.lock_path(path)}: "
+                                      f"{e.strerror or e}") from None
             check_writable(path)
             if restart and os.path.exists(path):
-                prev = {}
-            else:
-                prev = _load_previous(cfg, path, len(points))
-            status = ("ok", prev)
-        except (JobError, OutputError) as e:
-            status = ("error", e)
-    status = comm.bcast(status, root=0)
-    if status[0] == "error":
-        raise status[1]
-    state = RunState(points=points, rows=dict(status[1]))
-    if state.rows and rank == 0:
-        log.info("resuming: %d of %d points already done in %s", len(state.rows), len(points), path)
+                return {}
+            return _load_previous(cfg, path, len(points))
 
+        state = RunState(points=points, rows=dict(agree(comm, open_output, root_only=True)))
+        if state.rows and rank == 0:
+            log.info("resuming: %d of %d points already done in %s", len(state.rows), len(points), path)
+        return _run(cfg, comm, kind, state, r, path, progress, extra_attrs)
+    finally:
+        STOP.restore()
+        if lock is not None:
+            lock.release()
+
+
+def _run(cfg, comm, kind, state: RunState, r: int, path: str, progress, extra_attrs) -> dict:
+    rank, size = comm.Get_rank(), comm.Get_size()
+    points = state.points
+    if _stop_agreed(comm):  # a stop requested during start-up: nothing new to write
+        raise _interrupted(state, path)
     ctx = kind.prepare(cfg, comm)
     group = rank // r
     n_groups = size // r
@@ -250,21 +287,26 @@ def run_job(cfg: JobConfig, comm=None, *, restart: bool = False, progress: bool 
     todo = [i for i in range(len(points)) if i not in state.rows]
     show = (rank == 0) if progress is None else (progress and rank == 0)
     bar = Progress(len(points), len(state.rows), show)
-    stop = _Stop()
-    stop.install()
     attrs_base = {**provenance(size), "job": cfg.to_toml(), "job_identity": cfg.identity(), "kind": cfg.job.kind,
                   "ranks_per_point": r, **(extra_attrs or {})}
     last_write = time.monotonic()
     interrupted = False
 
     def write(complete: bool):
-        cols = state.columns()
-        attrs, extra = kind.finish(cfg, ctx, cols, complete)
-        write_results(path, cols, {**attrs_base, **attrs, "complete": bool(complete)}, extra)
+        """Collective: rank 0 writes, every rank learns whether it worked."""
+        def do():
+            cols = state.columns()
+            attrs, extra = kind.finish(cfg, ctx, cols, complete)
+            write_results(path, cols, {**attrs_base, **attrs, "complete": bool(complete)}, extra)
+
+        agree(comm, do, root_only=True)
 
     try:
-        bar.update(len(state.rows), force=True)
-        for start in range(0, len(todo), n_groups):
+        if _stop_agreed(comm):  # requested during prepare (e.g. a calibration)
+            interrupted = True
+        else:
+            bar.update(len(state.rows), force=True)
+        for start in range(0, len(todo) if not interrupted else 0, n_groups):
             batch = todo[start:start + n_groups]
             mine = batch[group] if group < len(batch) else None
             result = None
@@ -276,30 +318,40 @@ def run_job(cfg: JobConfig, comm=None, *, restart: bool = False, progress: bool 
                 for idx, res in gathered:
                     if idx is not None:
                         state.rows[idx] = res
-            want_stop = comm.allreduce(1 if stop.requested else 0, op=_max_op())
             finished_all = start + n_groups >= len(todo)
             if rank == 0:
                 bar.update(len(state.rows))
-                due = time.monotonic() - last_write >= cfg.job.checkpoint_interval
-                if (due or want_stop) and not finished_all:
-                    write(complete=False)
-                    last_write = time.monotonic()
+            # One collective for both decisions: a stop requested on any rank; a checkpoint due by rank 0's clock.
+            due = rank == 0 and time.monotonic() - last_write >= cfg.job.checkpoint_interval
+            flags = comm.allreduce((1 if STOP.requested else 0) | (2 if due else 0), op=_bor_op())
+            want_stop, due = bool(flags & 1), bool(flags & 2)
+            if (due or want_stop) and not finished_all:
+                write(complete=False)
+                last_write = time.monotonic()
             if want_stop and not finished_all:
                 interrupted = True
                 break
         if not interrupted:
-            if rank == 0:
-                write(complete=True)
-            comm.Barrier()
-    finally:
-        stop.restore()
-        if sub is not comm:
-            sub.Free()
+            write(complete=True)
+    except BaseException as e:
+        if getattr(e, "collective", False) and sub is not comm:
+            sub.Free()  # only on agreed paths: every rank is here, none is stuck in a collective
+        raise
+    if sub is not comm:
+        sub.Free()
     if interrupted:
-        raise Interrupted(f"stopped on request after {len(state.rows)}/{len(points)} points; "
-                          f"results so far in {path}; run the same command again to resume")
+        raise _interrupted(state, path)
     cols = comm.bcast(state.columns() if rank == 0 else None, root=0)
     return cols
+
+
+def _interrupted(state: RunState, path: str) -> Interrupted:
+    # Only rank 0 knows the rows; the message is printed by rank 0.
+    n, total = len(state.rows), len(state.points)
+    where = f"results so far in {path}" if n else "nothing computed yet"
+    e = Interrupted(f"stopped on request after {n}/{total} points; {where}; run the same command again to resume")
+    e.collective = True
+    return e
 
 
 def _fault_injection(rank: int, index: int) -> None:
@@ -316,6 +368,12 @@ def _max_op():
     from mpi4py import MPI
 
     return MPI.MAX
+
+
+def _bor_op():
+    from mpi4py import MPI
+
+    return MPI.BOR
 
 
 class Interrupted(Exception):

@@ -1,10 +1,27 @@
-"""HDF5 results (SPEC §5): long-format ``/results`` columns, provenance attributes, atomic writes, read-back."""
+"""HDF5 results (SPEC §5): long-format ``/results`` columns, provenance attributes, atomic writes, checksums, read-back.
+
+Integrity: every dataset carries a ``sha256`` attribute (SHA-256 of its values in a canonical byte form: dtype, shape
+and little-endian bytes, or the UTF-8 bytes of each string) and every group an ``attrs_sha256`` over its other
+attributes; the root attribute ``checksum = "sha256"`` marks a file written this way. A digest was chosen over HDF5's
+fletcher32 filter because fletcher32 needs chunked datasets and does not cover variable-length strings (string
+columns, the job text), which live in HDF5's unchecksummed global heap. :func:`read_results` verifies every digest and
+raises :class:`CorruptResultsError` naming the first bad object. Metadata is written in the HDF5 1.8 format
+(``libver="v108"``), whose object headers carry HDF5's own checksums.
+
+Writes never expose a half-written file: the whole file is built in memory, written to a temporary file next to the
+output with plain ``write`` calls (a full disk is an ordinary ``OSError``, HDF5 never holds a failing file), fsynced and
+renamed over the output. The temporary file is created with mode 0666 minus the umask, like any file the user writes.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
+import errno
+import hashlib
+import io as _io
 import os
 import platform
+import secrets
 import socket
 import subprocess
 import sys
@@ -17,10 +34,15 @@ import numpy as np
 import mpiheat
 
 STR_DTYPE = None  # set lazily (h5py import is deferred so that config errors are fast)
+CHECKSUM = "sha256"  # value of the root attribute ``checksum`` in files carrying digests
 
 
 class OutputError(Exception):
     """The results file cannot be written (unwritable path, full disk...); the previous file is left intact."""
+
+
+class CorruptResultsError(Exception):
+    """A results file fails its integrity check; ``str(err)`` is one line naming the file and the dataset."""
 
 
 def _git_commit() -> str:
@@ -68,9 +90,121 @@ def _column_array(values: list):
     return np.array([np.nan if v is None else float(v) for v in values], dtype=float)
 
 
+# --------------------------------------------------------------------------------------------------------------------
+# Checksums
+
+
+def _canon(value) -> bytes:
+    """Canonical bytes of a value as h5py reads it back (str and bytes alike: h5py versions differ in which they
+    return for variable-length strings)."""
+    if isinstance(value, (str, bytes)):
+        b = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
+        return b"s" + len(b).to_bytes(8, "little") + b
+    a = np.asarray(value)
+    head = repr(a.shape).encode()
+    if a.dtype.kind in "OSU":
+        return b"S" + head + b"".join(_canon(x if isinstance(x, (str, bytes)) else str(x)) for x in a.ravel())
+    a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
+    return b"A" + a.dtype.str.encode() + head + a.tobytes()
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(_canon(value)).hexdigest()
+
+
+def _attrs_digest(attrs) -> str:
+    h = hashlib.sha256()
+    for k in sorted(k for k in attrs.keys() if k != "attrs_sha256"):
+        h.update(_canon(k))
+        h.update(_canon(attrs[k]))
+    return h.hexdigest()
+
+
+def _seal(f) -> None:
+    """Add digests to every group and dataset of an open file, computed from the values as read back."""
+    import h5py
+
+    f.attrs["checksum"] = CHECKSUM
+
+    def visit(obj):
+        if isinstance(obj, h5py.Dataset):
+            obj.attrs["sha256"] = _digest(obj[()])
+        else:
+            obj.attrs["attrs_sha256"] = _attrs_digest(obj.attrs)
+
+    for name in _all_names(f):
+        visit(f[name])
+    visit(f)
+
+
+def _all_names(f) -> list[str]:
+    names: list[str] = []
+    f.visit(names.append)
+    return names
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Writing
+
+
+_write_count = 0  # write_results calls in this process (for the MPIHEAT_FAIL_WRITE test hook)
+
+
+def _write_fault(complete: bool) -> bool:
+    """Test hook ``MPIHEAT_FAIL_WRITE=N|final``: the N-th write of this process (1-based), or the final
+    (``complete``) write, fails with ENOSPC half-way through writing the temporary file."""
+    spec = os.environ.get("MPIHEAT_FAIL_WRITE", "")
+    if not spec:
+        return False
+    if spec == "final":
+        return bool(complete)
+    return spec.isdigit() and int(spec) == _write_count
+
+
+def _build_image(columns: Mapping[str, list], attrs: Mapping[str, object],
+                 extra: Mapping[str, Mapping[str, np.ndarray]] | None) -> bytes:
+    """The complete HDF5 file, in memory."""
+    import h5py
+
+    bio = _io.BytesIO()
+    with h5py.File(bio, "w", libver="v108") as f:
+        for k, v in attrs.items():
+            f.attrs[k] = v
+        g = f.create_group("results")
+        g.attrs["columns"] = list(columns)  # column order, for readers (HDF5 lists names alphabetically)
+        for name, values in columns.items():
+            g.create_dataset(name, data=_column_array(list(values)))
+        for gname, dsets in (extra or {}).items():
+            eg = f.create_group(gname)
+            for name, arr in dsets.items():
+                eg.create_dataset(name, data=np.asarray(arr))
+        _seal(f)
+    return bio.getvalue()
+
+
+def _tmp_name(path: str) -> str:
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    base = os.path.basename(path)[:120]  # room for the suffix within NAME_MAX (255)
+    return os.path.join(folder, f"{base}.{secrets.token_hex(4)}.tmp")
+
+
+def _fsync_dir(folder: str) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot fsync a directory; the rename is still atomic
+        pass
+    finally:
+        os.close(fd)
+
+
 def write_results(path: str | os.PathLike, columns: Mapping[str, list], attrs: Mapping[str, object],
                   extra: Mapping[str, Mapping[str, np.ndarray]] | None = None) -> None:
-    """Write a results file atomically: a temporary file in the same folder, fsync, then ``os.replace``.
+    """Write a results file atomically: built in memory, written to a temporary file in the same folder, fsync,
+    then ``os.replace``. On any failure the previous file at ``path`` is left as it was.
 
     Parameters
     ----------
@@ -78,37 +212,42 @@ def write_results(path: str | os.PathLike, columns: Mapping[str, list], attrs: M
     columns : name -> list of per-point values (all the same length), written as ``/results/<name>``.
     attrs : root attributes (provenance, ``complete``, kind-specific).
     extra : group name -> {dataset name -> array}, e.g. ``{"spectrum": {"E": ..., "P_L": ..., "P_R": ...}}``.
-    """
-    import h5py
 
+    Raises
+    ------
+    OutputError
+        The file cannot be written (one-line message naming the path and the reason).
+    """
+    global _write_count
+    _write_count += 1
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path)) or "."
     lengths = {len(v) for v in columns.values()}
     if len(lengths) > 1:
         raise ValueError(f"results columns differ in length: {lengths}")
-    fd, tmp = None, None
+    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-        os.close(fd)
-        with h5py.File(tmp, "w") as f:
-            for k, v in attrs.items():
-                f.attrs[k] = v
-            g = f.create_group("results")
-            g.attrs["columns"] = list(columns)  # column order, for readers (HDF5 lists names alphabetically)
-            for name, values in columns.items():
-                g.create_dataset(name, data=_column_array(list(values)))
-            for gname, dsets in (extra or {}).items():
-                eg = f.create_group(gname)
-                for name, arr in dsets.items():
-                    eg.create_dataset(name, data=np.asarray(arr))
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
+        image = _build_image(columns, attrs, extra)
+        tmp = _tmp_name(path)
+        # 0o666 minus the umask (mkstemp would force 0600): results on shared project folders stay readable.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+        try:
+            view = memoryview(image)
+            if _write_fault(bool(attrs.get("complete", False))):
+                os.write(fd, view[: len(view) // 2])
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC) + " (injected by MPIHEAT_FAIL_WRITE)")
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
         tmp = None
+        _fsync_dir(os.path.dirname(os.path.abspath(path)))
     except OSError as e:
-        raise OutputError(f"cannot write results to {path}: {e.strerror or e}") from e
+        raise OutputError(f"cannot write results to {path}: {e.strerror or e}") from None
     finally:
-        if tmp is not None and os.path.exists(tmp):
+        if tmp is not None:
             try:
                 os.remove(tmp)
             except OSError:
@@ -126,22 +265,85 @@ def check_writable(path: str | os.PathLike) -> None:
         raise OutputError(f"cannot write results to {path}: {e.strerror or e}") from e
 
 
-def read_results(path: str | os.PathLike) -> tuple[dict, dict, dict]:
-    """Read a results file: ``(columns, attrs, extra_groups)`` with strings decoded."""
+# --------------------------------------------------------------------------------------------------------------------
+# Reading
+
+
+def _verify_attrs(path, obj, where: str) -> None:
+    want = obj.attrs.get("attrs_sha256")
+    if want is None:
+        raise CorruptResultsError(f"{path}: {where}: checksum missing (file is corrupt or was altered)")
+    if isinstance(want, bytes):
+        want = want.decode()
+    if _attrs_digest(obj.attrs) != want:
+        raise CorruptResultsError(f"{path}: attributes of {where}: checksum mismatch (file is corrupt)")
+
+
+def _read_dataset(path, ds, verify: bool):
+    name = ds.name
+    try:
+        value = ds[()]
+    except (OSError, RuntimeError, ValueError) as e:
+        raise CorruptResultsError(f"{path}: dataset {name}: unreadable ({e}) (file is corrupt)") from None
+    if verify:
+        want = ds.attrs.get("sha256")
+        if want is None:
+            raise CorruptResultsError(f"{path}: dataset {name}: checksum missing (file is corrupt or was altered)")
+        if isinstance(want, bytes):
+            want = want.decode()
+        if _digest(value) != want:
+            raise CorruptResultsError(f"{path}: dataset {name}: checksum mismatch (file is corrupt)")
+    return value
+
+
+def read_results(path: str | os.PathLike, verify: bool = True) -> tuple[dict, dict, dict]:
+    """Read a results file: ``(columns, attrs, extra_groups)`` with strings decoded.
+
+    Files written with checksums (root attribute ``checksum``) are verified unless ``verify`` is False; files of
+    older mpiheat versions have none and are read as they are (``attrs["checksum"]`` is then absent).
+
+    Raises
+    ------
+    CorruptResultsError
+        A checksum does not match or an object cannot be read: one line naming the file and the dataset.
+    OSError
+        The file cannot be opened (missing, not HDF5, truncated).
+    """
     import h5py
 
+    path = os.fspath(path)
     cols, attrs, extra = {}, {}, {}
     with h5py.File(path, "r") as f:
-        for k, v in f.attrs.items():
+        try:
+            raw_attrs = dict(f.attrs.items())
+        except (OSError, RuntimeError, KeyError) as e:
+            raise CorruptResultsError(f"{path}: root attributes: unreadable ({e}) (file is corrupt)") from None
+        checked = verify and raw_attrs.get("checksum") is not None
+        if checked:
+            _verify_attrs(path, f, "/")
+        for k, v in raw_attrs.items():
+            if k == "attrs_sha256":
+                continue
             attrs[k] = v.decode() if isinstance(v, bytes) else v
-        res = f["results"]
-        order = [str(c) for c in res.attrs.get("columns", [])] or list(res)
-        for name in order + [n for n in res if n not in order]:
-            arr = res[name][()]
+        try:
+            res = f["results"]
+            names = list(res)
+        except (OSError, RuntimeError) as e:
+            raise CorruptResultsError(f"{path}: group /results: unreadable ({e}) (file is corrupt)") from None
+        if checked:
+            _verify_attrs(path, res, "/results")
+        order = [str(c) for c in res.attrs.get("columns", [])] or names
+        for name in order + [n for n in names if n not in order]:
+            if name not in res:
+                raise CorruptResultsError(f"{path}: dataset /results/{name}: missing (file is corrupt)")
+            arr = _read_dataset(path, res[name], checked)
             if arr.dtype.kind in ("O", "S"):
                 arr = np.array([x.decode() if isinstance(x, bytes) else str(x) for x in arr], dtype=object)
             cols[name] = arr
         for gname, g in f.items():
             if gname != "results" and isinstance(g, h5py.Group):
-                extra[gname] = {n: d[()] for n, d in g.items() if isinstance(d, h5py.Dataset)}
+                if checked:
+                    _verify_attrs(path, g, f"/{gname}")
+                extra[gname] = {n: _read_dataset(path, d, checked) for n, d in g.items()
+                                if isinstance(d, h5py.Dataset)}
     return cols, attrs, extra
