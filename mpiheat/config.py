@@ -43,10 +43,26 @@ def _is_num(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _short(v, limit: int = 40) -> str:
+    """``repr(v)`` cut to a readable length (a 400-digit integer must not flood the one-line message)."""
+    r = repr(v)
+    return r if len(r) <= limit else f"{r[:limit // 2]}...{r[-8:]} ({len(r)} characters)"
+
+
+#: Largest integer a key accepts unless it says otherwise: int64, the HDF5 column type (and TOML's own limit).
+INT_MAX = 2**63 - 1
+#: Most values one sweep axis (a list or a logspace) may have, and most points a whole sweep may have: checked
+#: before any list of points is built, so that a typo such as n = 1e9 fails at once instead of allocating GBs.
+MAX_SWEEP_POINTS = 1_000_000
+
+
 def _num(v, *, positive=False, nonneg=False, finite=True) -> float:
     if not _is_num(v):
-        raise _Bad(f"must be a number, got {v!r}")
-    v = float(v)
+        raise _Bad(f"must be a number, got {_short(v)}")
+    try:
+        v = float(v)
+    except OverflowError:  # an integer beyond the float range (e.g. 400 digits)
+        raise _Bad(f"is too large (a {len(str(abs(v)))}-digit integer)") from None
     if finite and not math.isfinite(v):
         raise _Bad(f"must be finite, got {v!r}")
     if positive and not v > 0:
@@ -56,23 +72,23 @@ def _num(v, *, positive=False, nonneg=False, finite=True) -> float:
     return v
 
 
-def _int(v, *, lo=None, hi=None) -> int:
+def _int(v, *, lo=None, hi=INT_MAX) -> int:
     if isinstance(v, bool) or not isinstance(v, int):
         if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
             v = int(v)
         else:
-            raise _Bad(f"must be an integer, got {v!r}")
+            raise _Bad(f"must be an integer, got {_short(v)}")
     if lo is not None and v < lo:
-        raise _Bad(f"must be an integer >= {lo}, got {v}")
+        raise _Bad(f"must be an integer >= {lo}, got {_short(v)}")
     if hi is not None and v > hi:
-        raise _Bad(f"must be an integer <= {hi}, got {v}")
+        raise _Bad(f"must be an integer <= {hi}, got {_short(v)}")
     return int(v)
 
 
 def _choice(*choices):
     def check(v):
         if not isinstance(v, str) or v not in choices:
-            raise _Bad(f"must be one of {', '.join(repr(c) for c in choices)}, got {v!r}")
+            raise _Bad(f"must be one of {', '.join(repr(c) for c in choices)}, got {_short(v)}")
         return v
 
     return check
@@ -80,14 +96,43 @@ def _choice(*choices):
 
 def _str(v):
     if not isinstance(v, str):
-        raise _Bad(f"must be a string, got {v!r}")
+        raise _Bad(f"must be a string, got {_short(v)}")
     return v
 
 
 def _bool(v):
     if not isinstance(v, bool):
-        raise _Bad(f"must be true or false, got {v!r}")
+        raise _Bad(f"must be true or false, got {_short(v)}")
     return v
+
+
+_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9, "t": 10**12,
+          "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_bytes(v) -> int:
+    """A memory size: bytes (an integer) or a string such as ``"4GiB"``, ``"500 MB"``, ``"2G"`` (G = 10^9)."""
+    if isinstance(v, str):
+        text = v.strip().lower().replace(" ", "")
+        num = text.rstrip("abcdefghijklmnopqrstuvwxyz")
+        unit = text[len(num):]
+        if unit not in _UNITS or not num:
+            raise _Bad(f"must be bytes or a size such as \"4GiB\" or \"500MB\", got {_short(v)}")
+        try:
+            x = float(num)
+        except ValueError:
+            raise _Bad(f"must be bytes or a size such as \"4GiB\" or \"500MB\", got {_short(v)}") from None
+        v = x * _UNITS[unit]
+    v = _num(v, positive=True)
+    if v > 2**62:
+        raise _Bad(f"is too large ({v:.3g} bytes)")
+    return int(v)
+
+
+def _max_memory(v):
+    if v == "auto":
+        return v
+    return parse_bytes(v)
 
 
 def _sweep(check: Callable) -> Callable:
@@ -97,6 +142,8 @@ def _sweep(check: Callable) -> Callable:
         if isinstance(v, list):
             if not v:
                 raise _Bad("empty list: a sweep needs at least one value")
+            if len(v) > MAX_SWEEP_POINTS:
+                raise _Bad(f"a sweep of {len(v)} values; at most {MAX_SWEEP_POINTS} are allowed")
             out = []
             for k, x in enumerate(v):
                 try:
@@ -113,12 +160,15 @@ def _temps(v):
     """Temperatures: a positive number, a non-empty list of them, or ``{logspace = [lo_exp, hi_exp, n]}``."""
     if isinstance(v, dict):
         if set(v) != {"logspace"}:
-            raise _Bad(f"a table here must be {{logspace = [lo_exp, hi_exp, n]}}, got keys {sorted(v)}")
+            raise _Bad(f"a table here must be {{logspace = [lo_exp, hi_exp, n]}}, got keys {_short(sorted(v))}")
         ls = v["logspace"]
         if not isinstance(ls, list) or len(ls) != 3:
             raise _Bad("logspace must be [lo_exp, hi_exp, n]")
         lo, hi = _num(ls[0]), _num(ls[1])
-        n = _int(ls[2], lo=1)
+        try:  # checked before np.logspace allocates n values
+            n = _int(ls[2], lo=1, hi=MAX_SWEEP_POINTS)
+        except _Bad as e:
+            raise _Bad(f"logspace n {e}") from None
         if n > 1 and not hi > lo:
             raise _Bad(f"logspace needs hi_exp > lo_exp, got {lo} and {hi}")
         if max(abs(lo), abs(hi)) > 300:
@@ -159,6 +209,10 @@ class JobSection:
     title: str = _key("", _str, "free text stored with the results")
     checkpoint_interval: float = _key(60.0, lambda v: _num(v, nonneg=True),
                                       "seconds between checkpoints of finished points (0: after every round)")
+    max_memory: Any = _key("auto", _max_memory,
+                           "peak memory allowed per rank: bytes or e.g. \"4GiB\", \"500MB\"; \"auto\": what the "
+                           "node offers (MemAvailable, cgroup limit) shared by its ranks. The job is refused (exit "
+                           "2) when its estimate exceeds it")
 
 
 @dataclass(frozen=True)
@@ -187,7 +241,8 @@ class TemperaturesSection:
 
 @dataclass(frozen=True)
 class ClassicalSection:
-    trajectories: int = _key(8, lambda v: _int(v, lo=1), "independent trajectories per point (jackknife blocks)")
+    trajectories: int = _key(8, lambda v: _int(v, lo=2),
+                             "independent trajectories per point (jackknife blocks, at least 2)")
     collisions: int = _key(100_000, lambda v: _int(v, lo=1), "bath collisions per trajectory after warm-up")
     warmup: int = _key(1000, lambda v: _int(v, lo=0), "bath collisions discarded per trajectory")
     seed: int = _key(0, lambda v: _int(v, lo=0), "master seed (trajectory i of point p: SeedSequence(seed, (p, i)))")
@@ -198,7 +253,7 @@ def _gamma(v):
     if v == "calibrate":
         return v
     if isinstance(v, str):
-        raise _Bad(f"must be a positive number or \"calibrate\", got {v!r}")
+        raise _Bad(f"must be a positive number or \"calibrate\", got {_short(v)}")
     return _num(v, positive=True)
 
 
@@ -251,7 +306,7 @@ def _ranks_per_point(v):
     if v == "auto":
         return v
     if isinstance(v, str):
-        raise _Bad(f"must be a positive integer or \"auto\", got {v!r}")
+        raise _Bad(f"must be a positive integer or \"auto\", got {_short(v)}")
     return _int(v, lo=1)
 
 
@@ -305,6 +360,15 @@ class JobConfig:
     def linear_response(self) -> bool:
         return self.temperatures.T is not None
 
+    def n_temperatures(self) -> int:
+        """Length of the temperature sweep (0 when the job has none)."""
+        t = self.temperatures
+        return len(t.T) if t.T is not None else (len(t.T_R) if t.T_R is not None else 0)
+
+    def n_points(self) -> int:
+        """Number of sweep points the kind's plan will have, counted without building them."""
+        return sweep_size(self.job.kind, self)
+
     def temperature_points(self) -> list[dict]:
         """The temperature sweep as dicts with T_L, T_R (and T for linear response)."""
         t = self.temperatures
@@ -321,7 +385,7 @@ class JobConfig:
         """The parts of the resolved job that determine the numbers (not output path or parallel layout)."""
         raw = {k: v for k, v in self.raw.items() if k not in ("parallel", "petsc")}
         raw["job"] = {k: v for k, v in raw.get("job", {}).items() if k not in ("output", "checkpoint_interval",
-                                                                              "title")}
+                                                                              "title", "max_memory")}
         return dump_toml(raw)
 
 
@@ -416,7 +480,7 @@ def build_config(data: dict, source: str = "<job>", check_output: bool = True) -
         raise JobError(source, "[job] kind", f"missing (one of {', '.join(KINDS)})")
     kind = job_tab["kind"]
     if kind not in KINDS:
-        raise JobError(source, "[job] kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
+        raise JobError(source, "[job] kind", f"must be one of {', '.join(KINDS)}, got {_short(kind)}")
     for name in data:
         if name not in KIND_SECTIONS[kind]:
             raise JobError(source, f"[{name}]", f"section not used by kind = {kind!r}")
@@ -428,7 +492,68 @@ def build_config(data: dict, source: str = "<job>", check_output: bool = True) -
             raw[name] = resolved
     _cross_checks(kind, sections, raw, source, check_output)
     objs = {name: SECTIONS[name](**vals) for name, vals in sections.items()}
-    return JobConfig(source=source, raw=raw, **objs)
+    cfg = JobConfig(source=source, raw=raw, **objs)
+    n = cfg.n_points()
+    if n > MAX_SWEEP_POINTS:
+        axes = [(k, m) for k, m in sweep_axes(kind, cfg) if m > 1]
+        raise JobError(source, " x ".join(k for k, _ in axes),
+                       f"the sweep has {n} points ({' x '.join(str(m) for _, m in axes)}); at most "
+                       f"{MAX_SWEEP_POINTS} are allowed: split the job")
+    return cfg
+
+
+def sweep_axes(kind: str, cfg: JobConfig) -> list[tuple[str, int]]:
+    """``(key, number of values)`` of each axis of ``kind``'s plan (mirrors ``mpiheat.jobs.*.plan``)."""
+    q, t = cfg.quantum, cfg.temperatures
+    temps = [("[temperatures] T", len(t.T))] if t.T is not None else (
+        [("[temperatures] T_R", len(t.T_R))] if t.T_R is not None else [])
+    if kind == "classical":
+        ax = [("[system] length", len(cfg.system.length))]
+        if cfg.bath.model == "mcmc":
+            ax += [("[bath] steps", len(cfg.bath.steps)), ("[bath] proposal", len(cfg.bath.proposal))]
+        return ax + temps
+    if kind == "quantum":
+        return [("[quantum] equation", len(q.equation)), ("[quantum] levels", len(q.levels)),
+                ("[system] length", len(cfg.system.length)), ("[quantum] eta", len(q.eta))] + temps
+    if kind == "calibrate":
+        return [("[quantum] levels", len(q.levels)), ("[calibrate] eta", len(cfg.calibrate.eta))]
+    if kind == "relaxation":
+        if cfg.relaxation.model == "classical":
+            return temps
+        return [("[quantum] levels", len(q.levels)), ("[quantum] eta", len(q.eta))] + temps
+    if kind == "scaling":
+        return [("[system] length", len(cfg.system.length))] + temps
+    return []
+
+
+def sweep_size(kind: str, cfg: JobConfig) -> int:
+    """Points of ``kind``'s plan: the product of the lengths of its sweep axes, counted without building them."""
+    return math.prod(n for _, n in sweep_axes(kind, cfg)) if sweep_axes(kind, cfg) else 0
+
+
+def _check_output_path(path: str) -> str | None:
+    """Why ``path`` cannot be a results file name on this system (None when it can): NUL bytes, a name longer than
+    NAME_MAX (255 bytes), a path longer than PATH_MAX. The temporary and lock names derived from it are shortened or
+    hashed by :mod:`mpiheat.io` so that they always fit when the output name fits."""
+    if "\0" in path:
+        return "contains a NUL character"
+    try:
+        raw = os.fsencode(path)
+    except UnicodeError:
+        return "cannot be encoded for the file system"
+    base = os.path.basename(raw)
+    folder = os.path.dirname(os.path.abspath(raw)) or b"."
+    try:
+        name_max = os.pathconf(folder, "PC_NAME_MAX") if os.path.isdir(folder) else 255
+        path_max = os.pathconf(folder, "PC_PATH_MAX") if os.path.isdir(folder) else 4096
+    except (OSError, ValueError):
+        name_max, path_max = 255, 4096
+    if len(base) > name_max:
+        return f"file name is {len(base)} bytes long; the file system allows at most {name_max}"
+    full = os.path.join(folder, base)
+    if len(full) + 16 > path_max:  # + room for the ".lock" / ".<hex>.tmp" siblings
+        return f"path is {len(full)} bytes long; at most {path_max - 16} are allowed here (PATH_MAX {path_max})"
+    return None
 
 
 def _cross_checks(kind: str, s: dict, raw: dict, source: str, check_output: bool) -> None:
@@ -436,15 +561,18 @@ def _cross_checks(kind: str, s: dict, raw: dict, source: str, check_output: bool
     if job["output"] is None:
         raise JobError(source, "[job] output", "missing (path of the HDF5 results file)")
     if not job["output"].endswith((".h5", ".hdf5")):
-        raise JobError(source, "[job] output", f"must end in .h5 or .hdf5, got {job['output']!r}")
+        raise JobError(source, "[job] output", f"must end in .h5 or .hdf5, got {_short(job['output'], 300)}")
+    problem = _check_output_path(job["output"])
+    if problem:
+        raise JobError(source, "[job] output", problem)
     if check_output:
         folder = os.path.dirname(os.path.abspath(job["output"]))
         if not os.path.isdir(folder):
-            raise JobError(source, "[job] output", f"folder {folder!r} does not exist")
+            raise JobError(source, "[job] output", f"folder {_short(folder, 300)} does not exist")
         if not os.access(folder, os.W_OK):
-            raise JobError(source, "[job] output", f"folder {folder!r} is not writable")
+            raise JobError(source, "[job] output", f"folder {_short(folder, 300)} is not writable")
         if os.path.isdir(job["output"]):
-            raise JobError(source, "[job] output", f"{job['output']!r} is a folder")
+            raise JobError(source, "[job] output", f"{_short(job['output'], 300)} is a folder")
 
     system = s["system"]
     n = system["particles"]
@@ -452,7 +580,7 @@ def _cross_checks(kind: str, s: dict, raw: dict, source: str, check_output: bool
     if masses is None:
         masses = [1.0] * n
     elif not isinstance(masses, list):
-        raise JobError(source, "[system] masses", f"must be a list of {n} positive numbers, got {masses!r}")
+        raise JobError(source, "[system] masses", f"must be a list of {n} positive numbers, got {_short(masses)}")
     try:
         masses = tuple(_num(m, positive=True) for m in masses)
     except _Bad as e:
@@ -483,7 +611,7 @@ def _cross_checks(kind: str, s: dict, raw: dict, source: str, check_output: bool
     br = cal["beta_range"]
     if not (isinstance(br, (list, tuple)) and len(br) == 2 and all(_is_num(x) and x > 0 for x in br)
             and br[1] > br[0]):
-        raise JobError(source, "[calibrate] beta_range", f"must be [T_lo, T_hi] with 0 < T_lo < T_hi, got {br!r}")
+        raise JobError(source, "[calibrate] beta_range", f"must be [T_lo, T_hi] with 0 < T_lo < T_hi, got {_short(br)}")
     cal["beta_range"] = (float(br[0]), float(br[1]))
 
     q = s["quantum"]
