@@ -35,6 +35,7 @@ import numpy as np
 from mpiheat.config import JobConfig, JobError
 from mpiheat.core.signals import STOP
 from mpiheat.io import CorruptResultsError, OutputError, check_writable, provenance, read_results, write_results
+from mpiheat.io import remove_stale_temps
 from mpiheat.io import lock as _lock
 from mpiheat.parallel import get_comm
 
@@ -261,6 +262,8 @@ def run_job(cfg: JobConfig, comm=None, *, restart: bool = False, progress: bool 
                     raise OutputError(f"cannot create the lock file {_lock.lock_path(path)}: "
                                       f"{e.strerror or e}") from None
             check_writable(path)
+            if remove_stale_temps(path):  # we hold the lock: these are from a killed writer
+                log.warning("removed temporary files left by a killed run next to %s", path)
             if restart and os.path.exists(path):
                 return {}
             return _load_previous(cfg, path, len(points))

@@ -254,6 +254,31 @@ def write_results(path: str | os.PathLike, columns: Mapping[str, list], attrs: M
                 pass
 
 
+def remove_stale_temps(path: str | os.PathLike) -> list[str]:
+    """Remove temporary files left next to ``path`` by a writer that was killed (SIGKILL) mid-write.
+
+    Only call this while holding the output's lock: then no other process is writing them. Returns the names removed.
+    """
+    import re
+
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    pattern = re.compile(re.escape(os.path.basename(path)[:120]) + r"\.[0-9a-f]{8}\.tmp")
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        if pattern.fullmatch(name):
+            try:
+                os.remove(os.path.join(folder, name))
+                removed.append(name)
+            except OSError:
+                pass
+    return removed
+
+
 def check_writable(path: str | os.PathLike) -> None:
     """Fail early (before heavy work) if a results file cannot be created next to ``path``."""
     folder = os.path.dirname(os.path.abspath(os.fspath(path))) or "."

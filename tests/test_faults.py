@@ -1,0 +1,405 @@
+"""Runtime faults at cluster scale (issue 10), all under ``mpirun -n 2``: every failure ends every rank promptly with
+the documented exit code; full disk and unwritable output give one line and leave the previous checkpoint intact;
+corrupt files are refused; one writer per output; results honour the umask; signals during start-up and to mpirun.
+
+Each test prints one ``FAULT-TABLE`` line (case, exit code, time to exit, file state): ``pytest -s -k ...`` shows them.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import run_mpi
+from mpiheat.io import CorruptResultsError, read_results
+from mpiheat.io.lock import lock_path
+
+JOB = """
+[job]
+kind = "classical"
+output = "{out}"
+checkpoint_interval = {ckpt}
+[bath]
+model = "mcmc"
+steps = 1000
+[temperatures]
+T_L = 1000
+T_R = {{logspace = [-1, 3, {n}]}}
+[classical]
+trajectories = 2
+collisions = {coll}
+warmup = 100
+seed = {seed}
+"""
+
+LIMIT = 30.0  # generous bound on the time from a fault to the exit of every rank
+
+
+def write_job(folder, name="job.toml", out="r.h5", n=8, coll=20000, ckpt=0, seed=7):
+    p = folder / name
+    p.write_text(JOB.format(out=folder / out, n=n, coll=coll, ckpt=ckpt, seed=seed))
+    return p
+
+
+def mpirun_popen(job, *extra, env=None, **kw):
+    cmd = ["mpirun", "-n", "2", sys.executable, "-m", "mpiheat.run", str(job), "--progress", "off", "--quiet", *extra]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})}, cwd=job.parent, **kw)
+
+
+def partial_checkpoint(path):
+    """(done count, total) of a verified partial checkpoint at ``path``, or None."""
+    try:
+        cols, attrs, _ = read_results(path)
+    except (OSError, KeyError, CorruptResultsError):
+        return None
+    d = cols["done"]
+    return (int(d.sum()), d.size) if 0 < d.sum() < d.size and not attrs["complete"] else None
+
+
+def wait_for(pred, proc=None, timeout=240.0, step=0.05):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        v = pred()
+        if v:
+            return v
+        if proc is not None and proc.poll() is not None:
+            return None
+        time.sleep(step)
+    return None
+
+
+def finish(proc, timeout=120):
+    """Wait for ``proc``; returns (exit code, stderr). ``proc.error_to_exit`` is the time from its first ``error:``
+    line (the fault as reported) to the exit of mpirun, i.e. of every rank."""
+    lines: list[tuple[float, str]] = []
+
+    def read():
+        for line in proc.stderr:
+            lines.append((time.time(), line))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    proc.wait(timeout=timeout)
+    t_exit = time.time()
+    reader.join(timeout=10)
+    proc.stdout.close()
+    first = next((t for t, ln in lines if ln.startswith("error:")), None)
+    proc.error_to_exit = None if first is None else t_exit - first
+    return proc.returncode, "".join(ln for _, ln in lines)
+
+
+def assert_one_clean_error(err, words):
+    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and words in lines[0], err
+    for bad in ("Traceback", "Exception ignored", "Segmentation", "H5F", "MPI_ABORT"):
+        assert bad not in err, err
+
+
+def numeric(path):
+    cols, attrs, _ = read_results(path)
+    return {k: v for k, v in cols.items() if np.asarray(v).dtype.kind in "fiub"}, attrs
+
+
+def table(case, code, seconds, state):
+    print(f"\nFAULT-TABLE | {case} | {code} | {seconds:.1f} s | {state}")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted 2-rank run of the job the signal tests interrupt."""
+    tmp = tmp_path_factory.mktemp("ref")
+    job = write_job(tmp)
+    run_mpi(2, ["-m", "mpiheat.run", str(job), "--quiet", "--progress", "off"], cwd=tmp)
+    cols, attrs = numeric(tmp / "r.h5")
+    assert attrs["complete"] and cols["done"].all()
+    return cols
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# 1. Failures end every rank: unwritable output, full disk (injected and real), final write
+
+
+def test_output_folder_removed_mid_run_ends_all_ranks(tmp_path):
+    """The issue's hang reproducer: the output folder disappears while the run is going."""
+    folder = tmp_path / "v"
+    folder.mkdir()
+    job = write_job(tmp_path, out="v/v.h5")
+    proc = mpirun_popen(job)
+    assert wait_for(lambda: partial_checkpoint(folder / "v.h5"), proc), "no checkpoint before the end"
+    shutil.rmtree(folder)
+    t0 = time.time()
+    code, err = finish(proc)
+    dt = time.time() - t0
+    assert code == 1, err
+    assert dt < LIMIT, f"{dt:.0f} s to exit"  # the failure surfaces at the next checkpoint, one round later
+    assert_one_clean_error(err, "cannot write results to")
+    assert proc.error_to_exit < LIMIT
+    table("output folder removed mid-run", code, proc.error_to_exit, "folder gone; nothing left behind")
+
+
+@pytest.mark.parametrize("when", ["2", "final"])
+def test_injected_full_disk(tmp_path, when):
+    """ENOSPC half-way through writing the temporary file (MPIHEAT_FAIL_WRITE): at the second checkpoint, or at the
+    final write of a run without intermediate checkpoints."""
+    job = write_job(tmp_path, n=4, coll=2000, ckpt=0 if when == "2" else 1e6)
+    out = tmp_path / "r.h5"
+    proc = mpirun_popen(job, env={"MPIHEAT_FAIL_WRITE": when})
+    first = {}
+    if when == "2":  # remember the first checkpoint, which must survive
+        assert wait_for(lambda: partial_checkpoint(out), proc, step=0.01)
+        first["bytes"] = out.read_bytes()
+    code, err = finish(proc)
+    assert code == 1, err
+    assert_one_clean_error(err, "No space left on device")
+    assert not list(tmp_path.glob("*.tmp")) and not os.path.exists(lock_path(out))
+    if when == "2":
+        assert out.read_bytes() == first["bytes"], "the previous checkpoint must stay intact"
+        done, total = partial_checkpoint(out)
+        state = f"previous checkpoint intact ({done}/{total} done, verifies)"
+    else:
+        assert not out.exists()
+        state = "no file (nothing before), no temp file"
+    assert proc.error_to_exit < LIMIT
+    table(f"ENOSPC injected at write {when}", code, proc.error_to_exit, state)
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A real 1 MiB tmpfs (root only), unmounted afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / "fs"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def fill(folder):
+    """Fill the file system of ``folder`` to the last byte."""
+    with open(folder / "filler", "wb", buffering=0) as fh:
+        chunk = b"\0" * 4096
+        try:
+            while True:
+                fh.write(chunk)
+        except OSError as e:
+            assert e.errno == errno.ENOSPC
+    with open(folder / "filler2", "wb", buffering=0) as fh:
+        try:
+            while True:
+                fh.write(b"\0")
+        except OSError:
+            pass
+
+
+def test_real_full_disk_mid_run(tmp_path, small_tmpfs, reference):
+    """A real full tmpfs at a checkpoint: one line, exit 1, no segfault; the previous checkpoint is intact and
+    resumes to the same numbers once there is room again."""
+    job = write_job(tmp_path, out="fs/r.h5")
+    out = small_tmpfs / "r.h5"
+    proc = mpirun_popen(job)
+    assert wait_for(lambda: partial_checkpoint(out), proc), "no checkpoint before the end"
+    fill(small_tmpfs)
+    t0 = time.time()
+    before = out.read_bytes()
+    code, err = finish(proc)
+    dt = time.time() - t0
+    assert code == 1, err  # not 139
+    assert dt < LIMIT
+    assert_one_clean_error(err, "No space left on device")
+    assert out.read_bytes() == before
+    done, total = partial_checkpoint(out)
+    assert not list(small_tmpfs.glob("*.tmp"))
+    table("real full tmpfs at a checkpoint", code, proc.error_to_exit, f"previous checkpoint intact ({done}/{total}), "
+          "resumable")
+    (small_tmpfs / "filler").unlink()
+    (small_tmpfs / "filler2").unlink()
+    proc = run_mpi(2, ["-m", "mpiheat.run", str(job), "--quiet", "--progress", "off"], cwd=tmp_path)
+    assert "resuming" in proc.stderr
+    cols, attrs = numeric(out)
+    assert attrs["complete"]
+    for k in reference:
+        assert np.array_equal(cols[k], reference[k], equal_nan=True), k
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# 2. Integrity
+
+
+def test_corrupt_checkpoint_is_refused(tmp_path):
+    job = write_job(tmp_path, n=4, coll=2000)
+    out = tmp_path / "r.h5"
+    # A partial checkpoint: the run fails at its second write and leaves the first one.
+    code, err = finish(mpirun_popen(job, env={"MPIHEAT_FAIL_WRITE": "2"}))
+    assert code == 1 and partial_checkpoint(out)
+    with h5py.File(out, "r") as f:
+        offset = f["results/t_RL"].id.get_offset()
+        assert f["results/done"][0] and np.isfinite(f["results/t_RL"][0])
+    with open(out, "r+b") as fh:  # 8 bytes of row 0, a finished point
+        fh.seek(offset)
+        fh.write(b"\xff" * 8)
+    corrupt = out.read_bytes()
+    with pytest.raises(CorruptResultsError, match="/results/t_RL"):
+        read_results(out)
+    t0 = time.time()
+    code, err = finish(mpirun_popen(job))
+    dt = time.time() - t0
+    assert code == 2, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("error:")]
+    assert len(errors) == 1 and "/results/t_RL" in errors[0] and "checksum" in errors[0], err
+    assert "Traceback" not in err
+    assert out.read_bytes() == corrupt, "a corrupt file is neither resumed nor overwritten"
+    table("corrupt /results/t_RL, resume", code, dt, "refused; file untouched; read_results raises")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# 3. One writer per output
+
+
+def test_second_run_on_the_same_output_exits_2(tmp_path):
+    job_a = write_job(tmp_path, name="a.toml", n=6)
+    job_b = write_job(tmp_path, name="b.toml", n=6, seed=8)  # a different job on the same output
+    out = tmp_path / "r.h5"
+    lock = lock_path(out)
+    a = mpirun_popen(job_a)
+    holder = wait_for(lambda: os.path.exists(lock) and open(lock).read().count("\n") >= 3 and open(lock).read(), a)
+    assert holder, "no lock file while the first run is going"
+    pid = [ln.split("=")[1] for ln in holder.splitlines() if ln.startswith("pid=")][0]
+    for job in (job_a, job_b):  # the same job and a different one
+        t0 = time.time()
+        code, err = finish(mpirun_popen(job))
+        dt = time.time() - t0
+        assert code == 2, err
+        assert dt < LIMIT
+        assert f"host {socket.gethostname()}, pid {pid}" in err and "in use by another run" in err, err
+        assert a.poll() is None, "the first run must not be disturbed"
+        table(f"second run ({job.stem}) on a busy output", code, dt, "refused at once; first run unaffected")
+    code, err = finish(a, timeout=600)
+    assert code == 0, err
+    _, attrs, _ = read_results(out)
+    assert attrs["complete"] and "seed = 7" in attrs["job"]
+    assert not os.path.exists(lock), "the lock file is removed at the end"
+
+
+def test_stale_lock_is_taken_over(tmp_path):
+    job = write_job(tmp_path, n=2, coll=2000)
+    out = tmp_path / "r.h5"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with open(lock_path(out), "w") as fh:
+        fh.write(f"host={socket.gethostname()}\npid={dead.pid}\nsince=2026-01-01T00:00:00\n")
+    proc = run_mpi(2, ["-m", "mpiheat.run", str(job), "--quiet", "--progress", "off"], cwd=tmp_path)
+    assert "stale lock" in proc.stderr and f"pid {dead.pid}" in proc.stderr, proc.stderr
+    _, attrs, _ = read_results(out)
+    assert attrs["complete"]
+    assert not os.path.exists(lock_path(out))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# 4. Permissions
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_results_honour_the_umask(tmp_path, umask, mode):
+    job = write_job(tmp_path, n=2, coll=2000)
+    run_mpi(2, ["-m", "mpiheat.run", str(job), "--quiet", "--progress", "off"], cwd=tmp_path,
+            preexec_fn=lambda: os.umask(umask))
+    assert os.stat(tmp_path / "r.h5").st_mode & 0o777 == mode
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# 5. Signals
+
+
+def _ranks_of(proc) -> list[int]:
+    """PIDs of the python ranks started by an mpirun process."""
+    out = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in out]
+
+
+def _catches(pid: int, sig: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    except OSError:
+        pass
+    return False
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_sigusr1_during_startup_ends_cleanly_with_75(tmp_path, resume):
+    """SIGUSR1 to mpirun (forwarded to the ranks) as soon as the ranks' handler is installed, i.e. while they still
+    import numpy/mpi4py/h5py: exit 75, nothing new written; an existing checkpoint is left as it was."""
+    job = write_job(tmp_path, n=4, coll=2000)
+    out = tmp_path / "r.h5"
+    before = None
+    if resume:
+        finish(mpirun_popen(job, env={"MPIHEAT_FAIL_WRITE": "2"}))
+        before = out.read_bytes()
+    proc = mpirun_popen(job)
+
+    def ready():
+        ranks = _ranks_of(proc)
+        return len(ranks) == 2 and all(_catches(p, signal.SIGUSR1) for p in ranks)
+
+    assert wait_for(ready, proc, timeout=60, step=0.002), "the ranks never installed a SIGUSR1 handler"
+    assert not os.path.exists(lock_path(out)), "the signal must arrive during start-up"
+    proc.send_signal(signal.SIGUSR1)
+    t0 = time.time()
+    code, err = finish(proc)
+    dt = time.time() - t0
+    assert code == 75, err
+    assert "interrupted: stopped on request" in err and "Traceback" not in err
+    if resume:
+        assert out.read_bytes() == before
+        state = "checkpoint unchanged, resumable"
+    else:
+        assert not out.exists() and "nothing computed yet" in err
+        state = "no file"
+    assert not os.path.exists(lock_path(out))
+    table(f"SIGUSR1 during start-up ({'with' if resume else 'no'} checkpoint)", code, dt, state)
+
+
+@pytest.mark.parametrize("sig, expected", [(signal.SIGUSR1, 75), (signal.SIGTERM, 1), (signal.SIGINT, 1)])
+def test_signal_to_mpirun_then_resume_is_identical(tmp_path, reference, sig, expected):
+    """OpenMPI 4.1's mpirun forwards SIGUSR1 to the ranks (they checkpoint and exit 75, and mpirun returns 75). On
+    SIGTERM/SIGINT it sends the ranks SIGCONT, then SIGTERM, then SIGKILL (odls_base_sigkill_timeout = 1 s apart) and
+    returns 1 whatever the ranks do. Either way the file is a valid checkpoint and the resumed run is bit-identical."""
+    job = write_job(tmp_path)
+    out = tmp_path / "r.h5"
+    proc = mpirun_popen(job)
+    assert wait_for(lambda: partial_checkpoint(out), proc), "no checkpoint before the end"
+    proc.send_signal(sig)
+    t0 = time.time()
+    code, err = finish(proc)
+    dt = time.time() - t0
+    assert code == expected, err
+    assert dt < LIMIT
+    done, total = partial_checkpoint(out)  # a temporary file may be left if SIGKILL came mid-write
+    table(f"{signal.Signals(sig).name} to mpirun", code, dt, f"checkpoint {done}/{total}, resume bit-identical")
+    proc = run_mpi(2, ["-m", "mpiheat.run", str(job), "--quiet", "--progress", "off"], cwd=tmp_path)
+    assert "resuming" in proc.stderr
+    cols, attrs = numeric(out)
+    assert attrs["complete"]
+    for k in reference:
+        assert np.array_equal(cols[k], reference[k], equal_nan=True), k
+    assert not list(tmp_path.glob("*.tmp")), "the resumed run removes temporary files of a killed one"
