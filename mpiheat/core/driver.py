@@ -34,8 +34,15 @@ import numpy as np
 
 from mpiheat.config import JobConfig, JobError
 from mpiheat.core.signals import STOP
-from mpiheat.io import CorruptResultsError, OutputError, check_writable, provenance, read_results, write_results
-from mpiheat.io import remove_stale_temps
+from mpiheat.io import (
+    CorruptResultsError,
+    OutputError,
+    check_writable,
+    provenance,
+    read_results,
+    remove_stale_temps,
+    write_results,
+)
 from mpiheat.io import lock as _lock
 from mpiheat.parallel import get_comm
 
