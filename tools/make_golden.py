@@ -9,15 +9,23 @@ Regenerate (only when a change of numbers is intended, and say why in the commit
     nice -n 10 .venv/bin/python tools/make_golden.py            # all cases
     nice -n 10 .venv/bin/python tools/make_golden.py fig4_kappa  # some cases
 
+In a working tree shared with uncommitted work, make them from a clean export of a commit instead (the run imports
+``mpiheat`` from its working directory, so the export's code is what runs)::
+
+    rm -rf /tmp/golden-src && mkdir /tmp/golden-src && git archive HEAD | tar -x -C /tmp/golden-src
+    cp tools/make_golden.py /tmp/golden-src/tools/ && (cd /tmp/golden-src &&
+        nice -n 10 /path/to/.venv/bin/python tools/make_golden.py --source "$(git -C /path/to/repo rev-parse HEAD)")
+    cp /tmp/golden-src/tests/golden/*.json tests/golden/
+
 :data:`CASES` is the single source of the reduced-scale overrides: the test imports it from this file. Each case
-runs ``[mpirun -n NP] python -m mpiheat.run JOB --set ... --output TMP.h5 --quiet`` in a subprocess (the command line
+runs ``[mpiexec -n NP] python -m mpiheat.run JOB --set ... --output TMP.h5 --quiet`` in a subprocess (the command line
 is the contract that survives the redesign; module paths will move), then reads the HDF5 file with h5py directly
 (not ``mpiheat.io``, which will change).
 
 Golden file format (JSON, one per case, ``tests/golden/<case>.json``): values are exact, floats as ``float.hex()``
 strings (``"nan"``, ``"inf"`` included), ints as JSON ints, bools as JSON bools, strings as strings::
 
-    {"case", "job", "job_sha256", "set", "np", "md", "petsc", "stack": {numpy, scipy, numba, ...},
+    {"case", "job", "job_sha256", "set", "np", "md", "petsc", "source": commit, "stack": {numpy, scipy, numba, ...},
      "results": {"order": [column names in file order], "datasets": {name: DATASET}},
      "groups": {group: {name: DATASET}},             # e.g. /spectrum, /kappa_curves
      "attrs": {name: DATASET}}                       # root attributes except provenance
@@ -35,7 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,8 +57,9 @@ FORMAT = 1
 class Case:
     """One golden run: a job file, its reduced-scale ``--set`` overrides and the number of MPI ranks.
 
-    ``md``: the numbers come from molecular dynamics (numba kernels, random streams), so on another numpy/numba stack
-    they may legitimately differ (the test skips them there). ``petsc``: the run needs petsc4py/slepc4py.
+    ``md``: the numbers come from molecular dynamics (numba kernels, per-trajectory random streams); their error
+    bars are statistics, not round-off, so the test compares them on every stack. ``petsc``: the run needs
+    petsc4py/slepc4py (the test skips it without them).
     """
 
     job: str
@@ -58,7 +67,6 @@ class Case:
     np: int = 1
     md: bool = False
     petsc: bool = False
-    note: str = field(default="", compare=False)
 
 
 # The reduced scale of every job: fewer temperatures, samples, levels; the job's own physics parameters otherwise.
@@ -237,7 +245,20 @@ def golden_path(name: str) -> Path:
     return GOLDEN_DIR / f"{name}.json"
 
 
-def make(name: str, workdir: Path) -> tuple[dict, float]:
+def source_commit() -> str:
+    """The git commit of the code that runs (``-dirty`` with uncommitted changes), or ``"unknown"``."""
+    try:
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        if head.returncode:
+            return "unknown"
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return head.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def make(name: str, workdir: Path, source: str | None = None) -> tuple[dict, float]:
     """Run case ``name`` and return its golden record and the run time in seconds."""
     case = CASES[name]
     out = workdir / f"{name}.h5"
@@ -245,7 +266,8 @@ def make(name: str, workdir: Path) -> tuple[dict, float]:
     run_case(case, out)
     dt = time.perf_counter() - t0
     rec = {"format": FORMAT, "case": name, "job": case.job, "job_sha256": job_sha256(case.job), "set": list(case.set),
-           "np": case.np, "md": case.md, "petsc": case.petsc, "stack": stack(), **snapshot(out)}
+           "np": case.np, "md": case.md, "petsc": case.petsc, "source": source or source_commit(), "stack": stack(),
+           **snapshot(out)}
     return rec, dt
 
 
@@ -254,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("cases", nargs="*", help=f"case names (default: all): {', '.join(CASES)}")
     p.add_argument("--out", type=Path, default=GOLDEN_DIR,
                    help="folder for the records (default tests/golden; another folder: to compare stacks by hand)")
+    p.add_argument("--source", help="commit the code was exported from (recorded; default: git of this tree)")
     args = p.parse_args(argv)
     names = args.cases or list(CASES)
     unknown = [n for n in names if n not in CASES]
@@ -263,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     total = 0.0
     with tempfile.TemporaryDirectory(prefix="mpiheat-golden-") as tmp:
         for name in names:
-            rec, dt = make(name, Path(tmp))
+            rec, dt = make(name, Path(tmp), args.source)
             total += dt
             text = json.dumps(rec, indent=1, sort_keys=False) + "\n"
             dest = args.out / f"{name}.json"
