@@ -208,9 +208,13 @@ def _run(cfg, args, petsc_args, comm, log) -> int:
         from mpiheat.jobs import get_kind
 
         names = get_kind(cfg.job.kind).summary(cfg, columns)
-        print(f"# mpiheat {cfg.job.kind}: {cfg.source} -> {cfg.job.output} ({size} rank(s), "
-              f"{time.time() - t0:.1f} s)")
-        print(format_table(columns, names))
+        try:
+            print(f"# mpiheat {cfg.job.kind}: {cfg.source} -> {cfg.job.output} ({size} rank(s), "
+                  f"{time.time() - t0:.1f} s)")
+            print(format_table(columns, names))
+            sys.stdout.flush()
+        except BrokenPipeError:  # `... | head`: the reader left; the results file is written, nothing failed
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

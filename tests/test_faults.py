@@ -95,7 +95,7 @@ def finish(proc, timeout=120):
     t_exit = time.time()
     reader.join(timeout=10)
     proc.stdout.close()
-    first = next((t for t, ln in lines if ln.startswith("error:")), None)
+    first = next((t for t, ln in lines if "error:" in ln), None)
     proc.error_to_exit = None if first is None else t_exit - first
     return proc.returncode, "".join(ln for _, ln in lines)
 
@@ -147,6 +147,22 @@ def test_output_folder_removed_mid_run_ends_all_ranks(tmp_path):
     assert_one_clean_error(err, "cannot write results to")
     assert proc.error_to_exit < LIMIT
     table("output folder removed mid-run", code, proc.error_to_exit, "folder gone; nothing left behind")
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_exception_on_one_rank_mid_run_ends_all_ranks(tmp_path, rank):
+    """An exception on one rank only (MPIHEAT_FAIL_RANK=rank:point), after checkpoints: that rank reports it (with
+    its traceback: it is a bug) and aborts every rank; the last checkpoint stays intact."""
+    job = write_job(tmp_path, n=4, coll=2000)
+    out = tmp_path / "r.h5"
+    proc = mpirun_popen(job, env={"MPIHEAT_FAIL_RANK": f"{rank}:2"})
+    code, err = finish(proc)
+    assert code == 1, err
+    assert f"[mpiheat rank {rank}/2] error: RuntimeError: injected failure" in err
+    assert proc.error_to_exit < LIMIT
+    done, total = partial_checkpoint(out)
+    assert done == 2 and total == 4
+    table(f"exception on rank {rank} at point 2", code, proc.error_to_exit, f"checkpoint {done}/{total} intact")
 
 
 @pytest.mark.parametrize("when", ["2", "final"])
