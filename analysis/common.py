@@ -4,19 +4,84 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 import numpy as np
 
 
+class AnalysisInputError(Exception):
+    """A results file a figure cannot be drawn from: ``str(err)`` is one line naming the file and the problem."""
+
+
+class Checked(dict):
+    """A dict of columns / attributes / groups of one file whose missing keys raise :class:`AnalysisInputError`
+    naming the file (a figure script given the results of another job gets one clear line, not a KeyError)."""
+
+    def __init__(self, data, path: str, what: str):
+        super().__init__(data)
+        self.path, self.what = path, what
+
+    def __getitem__(self, key):
+        try:
+            return super().__getitem__(key)
+        except KeyError:
+            raise AnalysisInputError(f"{self.path}: no {self.what} {key!r} (the results of another job? this figure "
+                                     f"needs the job named in its --help)") from None
+
+
+_loaded: list[str] = []  # files read so far, to name the likely culprit of an unexpected failure
+
+
 def load(path: str) -> tuple[dict, dict, dict]:
-    """Columns (only finished points), attributes and extra groups of a results file."""
+    """Columns (only finished points), attributes and extra groups of a results file.
+
+    Raises :class:`AnalysisInputError` (one line) for a missing, foreign, malformed or corrupt file.
+    """
+    from mpiheat.inspect import InspectError, check_layout
     from mpiheat.io import read_results
 
-    cols, attrs, extra = read_results(path)
+    _loaded.append(path)
+    try:
+        check_layout(path)
+        cols, attrs, extra = read_results(path)
+    except InspectError as e:
+        raise AnalysisInputError(str(e)) from None
+    except Exception as e:  # checksum mismatch (CorruptResultsError), HDF5 errors: one line whatever the cause
+        msg = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise AnalysisInputError(msg if msg.startswith(path) else f"{path}: {msg}") from None
+    if not cols:
+        raise AnalysisInputError(f"{path}: /results has no columns")
     done = np.asarray(cols.get("done", np.ones(len(next(iter(cols.values()))), bool)), dtype=bool)
+    if not done.any():
+        raise AnalysisInputError(f"{path}: no finished points to plot (resume the run first)")
     if not done.all():
         print(f"warning: {path}: only {done.sum()}/{done.size} points finished; plotting those")
-    return {k: np.asarray(v)[done] for k, v in cols.items()}, attrs, extra
+    extra = Checked({k: Checked(v, path, f"dataset in /{k}") for k, v in extra.items()}, path, "group")
+    return (Checked({k: np.asarray(v)[done] for k, v in cols.items()}, path, "results column"),
+            Checked(attrs, path, "attribute"), extra)
+
+
+def run_main(main, argv=None) -> int:
+    """Run a figure script's ``main`` so that a user error ends in one line ``error: ...`` and exit 2, never a
+    traceback (set ``MPIHEAT_TRACEBACK=1`` to see one); a closed pipe (``| head``) ends quietly with 0."""
+    try:
+        return main(argv)
+    except BrokenPipeError:
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 0
+    except AnalysisInputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # bad data in an otherwise readable file, unwritable --out, ...
+        if os.environ.get("MPIHEAT_TRACEBACK"):
+            raise
+        msg = (str(e).strip().splitlines() or [""])[0][:300]
+        where = f"{_loaded[-1]}: " if _loaded else ""
+        print(f"error: {where}{type(e).__name__}: {msg} (MPIHEAT_TRACEBACK=1 shows where)", file=sys.stderr)
+        return 2
 
 
 def groups(cols: dict, keys: list[str]) -> list[tuple[tuple, np.ndarray]]:

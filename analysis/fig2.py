@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from analysis.common import groups, load, mpl, save, single_input_main
+from analysis.common import groups, load, mpl, run_main, save, single_input_main
 from mpiheat.classical.analytic import maxwell_current
 
 DEFAULT = (1000, 1.0)
@@ -52,4 +52,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from analysis.common import load, mpl, save, single_input_main
+from analysis.common import load, mpl, run_main, save, single_input_main
 
 LETTER_GAMMA = {0.0: 8.036e-7, -0.5: 3.755e-5, -1.0: 1.477e-3, -1.5: 4.691e-2, -2.0: 1.160, -2.5: 22.499,
                 -3.0: 357.057}
@@ -59,4 +59,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

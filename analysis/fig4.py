@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-from analysis.common import default_chain, groups, load, max_positive_slope, mpl, save
+from analysis.common import default_chain, groups, load, max_positive_slope, mpl, run_main, save
 from mpiheat.classical.analytic import maxwell_current, maxwell_kappa
 
 
@@ -88,4 +88,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

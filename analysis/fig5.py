@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-from analysis.common import load, max_positive_slope, mpl, save
+from analysis.common import load, max_positive_slope, mpl, run_main, save
 
 
 def _curve(ax, path, n, style, label, err=True):
@@ -62,4 +62,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-from analysis.common import load, mpl, save
+from analysis.common import load, mpl, run_main, save
 
 
 def _split(cols):
@@ -95,4 +95,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from analysis.common import load, mpl, save, single_input_main
+from analysis.common import load, mpl, run_main, save, single_input_main
 
 
 def plot(path: str, out_dir: str) -> list[str]:
@@ -39,4 +39,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))
