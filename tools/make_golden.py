@@ -116,8 +116,13 @@ CASES: dict[str, Case] = {
 # other attributes (provenance included), ``checksum`` names the digest scheme.
 PROVENANCE_ATTRS = frozenset({"created", "host", "git_commit", "command", "versions", "python", "mpi_size",
                               "mpiheat_version", "job", "job_identity", "ranks_per_point", "attrs_sha256", "checksum"})
-# Columns measured in wall-clock time: stored with dtype, value never compared.
-VOLATILE = frozenset({"seconds"})
+# Columns measured in wall-clock time: stored with dtype, value never compared (see :func:`is_volatile`).
+VOLATILE = frozenset({"seconds", "time_s"})
+
+
+def is_volatile(name: str) -> bool:
+    """Wall-clock timings (``seconds``, ``seconds_solve``, ``check_seconds``, ...): never bit-reproducible."""
+    return name in VOLATILE or name.startswith("seconds_") or name.endswith("_seconds")
 
 
 def stack() -> dict[str, str]:
