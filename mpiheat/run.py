@@ -100,8 +100,22 @@ def main(argv: list[str] | None = None) -> int:
     STOP.install()  # no-op when already installed at start-up (python -m mpiheat.run)
     try:
         return _main(argv)
+    except BaseException as e:  # safety net: nothing may leave other ranks waiting in a collective
+        if isinstance(e, SystemExit):
+            raise
+        traceback.print_exc()
+        _abort_if_parallel(EXIT_FAILURE)
+        return EXIT_FAILURE
     finally:
         STOP.restore()
+
+
+def _abort_if_parallel(code: int) -> None:
+    """MPI_Abort when MPI is running with several ranks (the others may wait for this one in a collective)."""
+    mpi = sys.modules.get("mpi4py.MPI")
+    if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized() and mpi.COMM_WORLD.Get_size() > 1:
+        sys.stderr.flush()
+        mpi.COMM_WORLD.Abort(code)
 
 
 def _exit_code(e: BaseException) -> int:
@@ -159,6 +173,8 @@ def _main(argv: list[str] | None) -> int:
         except OSError as e:
             status = (EXIT_FAILURE, f"cannot create the lock file {output_lock.lock_path(cfg.job.output)}: "
                                     f"{e.strerror or e}")
+        except Exception as e:  # whatever it is, the other ranks must hear of it
+            status = (EXIT_FAILURE, f"cannot lock {cfg.job.output}: {type(e).__name__}: {e}")
     status = comm.bcast(status, root=0) if size > 1 else status
     if status is not None:
         if rank == 0:
@@ -202,6 +218,11 @@ def _run(cfg, args, petsc_args, comm, log) -> int:
         sys.stderr.write(head + tb)
         sys.stderr.flush()
         if size > 1:
+            from mpiheat.io import lock as output_lock
+
+            held = output_lock.held(cfg.job.output)
+            if held is not None:  # MPI_Abort skips every finally: free the output for the next run now
+                held.release()
             comm.Abort(code)
         return code
     if rank == 0 and not args.quiet:
