@@ -225,9 +225,9 @@ def _align(C_coarse: np.ndarray, C_fine: np.ndarray, blocks: list[np.ndarray]) -
 
 
 def two_particle_spectrum(n_states: int, masses=FIG5_MASSES, length: float = 1.0, *,
-                          method: str = "spectral", resolution: int | None = None, tol: float = 1e-8,
-                          allow_unconverged: bool = False, max_degree: int = 140, cluster_rtol: float = 1e-7,
-                          comm=None) -> Spectrum:
+                          method: str = "sparse", resolution: int | None = None, tol: float = 1e-8,
+                          allow_unconverged: bool = False, max_degree: int | None = None,
+                          cluster_rtol: float = 1e-7, comm=None, petsc_options: dict | None = None) -> Spectrum:
     """Lowest eigenpairs of two hard-core particles of masses (m1, m2) and their bath couplings (SPEC §4).
 
     Parameters
@@ -239,8 +239,12 @@ def two_particle_spectrum(n_states: int, masses=FIG5_MASSES, length: float = 1.0
         ``(m1, m2)``; particle 1 touches bath L, particle 2 bath R.
     length : float
         Box length L.
-    method : {"spectral"}
-        Single-triangle orthonormal polynomial Rayleigh-Ritz (see the module docstring).
+    method : {"sparse", "spectral"}
+        ``"sparse"`` (default): the same polynomial space in the sparse integrated-Jacobi basis
+        (:mod:`mpiheat.quantum.triangle.sparse`), assembled by rows on every rank of ``comm`` and solved by SLEPc
+        spectrum slicing with MUMPS shift-and-invert (:mod:`mpiheat.quantum.triangle.distributed`); memory per rank
+        falls with the number of ranks. ``"spectral"``: the orthonormal basis with a dense ``eigh`` on rank 0
+        (the original solver; practical up to a few hundred states).
     resolution : int, optional
         Polynomial degree p of the coarse solve (the fine one uses ``p + max(8, p // 6)``). Default: from
         :func:`default_degree`, raised automatically (up to ``max_degree``) until all states meet ``tol``.
@@ -250,8 +254,14 @@ def two_particle_spectrum(n_states: int, masses=FIG5_MASSES, length: float = 1.0
         Return states beyond ``tol`` instead of raising :class:`UnconvergedError` (their errors are in meta).
     cluster_rtol : float
         Relative gap below which levels are treated as one degenerate cluster (alignment, truncation).
+    max_degree : int, optional
+        Upper limit of the adaptive degree (default 140 for ``"spectral"``, 420 for ``"sparse"``).
     comm : mpi4py communicator, optional
-        The dense solve runs on rank 0 and the result is broadcast (``None`` means COMM_WORLD).
+        ``"sparse"``: all ranks of ``comm`` share the work and must call collectively; ``"spectral"``: the dense
+        solve runs on rank 0 and the result is broadcast. ``None`` means COMM_WORLD. Every rank returns the same
+        Spectrum.
+    petsc_options : dict, optional
+        Extra options for the sparse solve (prefix ``tp_`` added when missing), e.g. ``{"eps_view": ""}``.
 
     Returns
     -------
@@ -260,14 +270,19 @@ def two_particle_spectrum(n_states: int, masses=FIG5_MASSES, length: float = 1.0
         levels), None otherwise. ``meta`` holds the discretisation, ``err_E``, ``err_P``, ``err`` (per state),
         timings and health numbers.
     """
-    if method != "spectral":
-        raise ValueError(f"unknown method {method!r} (available: 'spectral')")
+    if method not in ("spectral", "sparse"):
+        raise ValueError(f"unknown method {method!r} (available: 'sparse', 'spectral')")
     if int(n_states) != n_states or n_states < 1:
         raise ValueError(f"n_states must be a positive integer, got {n_states!r}")
     m1, m2 = (float(m) for m in masses)
     if not (m1 > 0 and m2 > 0 and length > 0):
         raise ValueError(f"masses and length must be positive, got masses={masses!r}, length={length!r}")
     comm = get_comm(comm)
+    if method == "sparse":
+        return _two_particle_sparse(int(n_states), m1, m2, float(length), resolution, float(tol),
+                                    bool(allow_unconverged), int(max_degree or 420), float(cluster_rtol), comm,
+                                    petsc_options)
+    max_degree = 140 if max_degree is None else max_degree
     result = None
     error = None
     if comm.Get_rank() == 0:
@@ -363,10 +378,96 @@ def _two_particle_rank0(n: int, m1: float, m2: float, L: float, resolution, tol:
 def solver_columns(spectrum: Spectrum) -> dict[str, float | int | bool | str]:
     """Flat scalar health columns of a :func:`two_particle_spectrum` result (for job output and logs)."""
     m = spectrum.meta
-    if m.get("method") != "spectral":
+    if m.get("method") not in ("spectral", "sparse"):
         return {"n_states": spectrum.N, "method": str(m.get("method", "")), "max_err": 0.0, "converged": True}
-    return {"n_states": spectrum.N, "method": "spectral", "degree": int(m["degree"]),
+    return {"n_states": spectrum.N, "method": str(m["method"]), "degree": int(m["degree"]),
             "degree_coarse": int(m["degree_coarse"]), "n_basis": int(m["n_basis"]), "max_err": float(m["max_err"]),
             "max_err_E": float(np.max(m["err_E"])), "max_err_P": float(np.max(m["err_P"])),
             "converged": bool(m["converged"]), "coupling_formula_diff": float(m["coupling_formula_diff"]),
-            "mass_matrix_deviation": float(m["mass_matrix_deviation"]), "seconds": float(m["time_s"])}
+            "seconds": float(m["time_s"]),
+            **({"mass_matrix_deviation": float(m["mass_matrix_deviation"])} if "mass_matrix_deviation" in m else {})}
+
+
+def _finish(E1: np.ndarray, PL1, PR1, PLb, PRb, L: float, m1: float, m2: float, meta: dict) -> Spectrum:
+    """Unit length -> L, integer keys for equal masses, the ``coupling_formula_diff`` health number."""
+    E = E1 / L**2
+    keys, scale = None, 1.0
+    if m1 == m2:
+        scale = math.pi**2 / (2.0 * m1 * L**2)
+        kk = np.rint(E / scale)
+        if np.max(np.abs(E / scale - kk) / kk) < 1e-6:
+            kk = kk.astype(np.int64)
+            keys = kk[None, :] - kk[:, None]
+    meta["coupling_formula_diff"] = float(max(np.abs(PLb - PL1).max() / np.diag(PL1).max(),
+                                              np.abs(PRb - PR1).max() / np.diag(PR1).max()))
+    return Spectrum(E=E, P_L=PL1 / L**3, P_R=PR1 / L**3, keys=keys, scale=scale, meta=meta)
+
+
+def _rotate(P: np.ndarray, R: list) -> np.ndarray:
+    """``R^T P R`` for a block-diagonal orthogonal R given as (block, matrix) pairs (mostly 1x1 signs)."""
+    Q = P.copy()
+    for b, Rb in R:
+        Q[:, b] = Q[:, b] @ Rb
+    for b, Rb in R:
+        Q[b, :] = Rb.T @ Q[b, :]
+    return Q
+
+
+def _two_particle_sparse(n: int, m1: float, m2: float, L: float, resolution, tol: float, allow_unconverged: bool,
+                         max_degree: int, cluster_rtol: float, comm, petsc_options) -> Spectrum:
+    """Two-resolution sparse solve on all ranks of ``comm`` (see :func:`two_particle_spectrum`)."""
+    from .triangle.distributed import align_levels, level_couplings, solve_level
+
+    t0 = time.perf_counter()
+    p = int(resolution) if resolution is not None else default_degree(n, (m1, m2))
+    adaptive = resolution is None
+    n_solve = n + max(8, n // 20)  # margin to complete a cluster at the cut
+    p = max(p, int(math.ceil(math.sqrt(2.0 * (n_solve + 2)))) + 3)
+    history = []
+    coarse = None
+    while True:
+        p_fine = p + max(8, p // 6)
+        if coarse is None:
+            coarse = solve_level(p, m1, m2, n_solve, comm, petsc_options=petsc_options)
+        fine = solve_level(p_fine, m1, m2, n_solve, comm, petsc_options=petsc_options)
+        Ef, Ec = fine.E[:n_solve], coarse.E[:n_solve]
+        blocks = degenerate_blocks(Ef, cluster_rtol)
+        n_out = next(int(b[-1]) + 1 for b in blocks if b[-1] >= n - 1)
+        if n_out > n_solve - 1:
+            raise ValueError("a degenerate cluster extends beyond the solved margin; increase n_states")
+        blocks = [b for b in blocks if b[0] < n_out]
+        k = slice(0, n_out)
+        err_E = np.abs(Ec - Ef)[k] / np.abs(Ef[k])
+        R = align_levels(coarse, fine, blocks, n_out, comm)
+        PLc, PRc, _, _ = level_couplings(coarse, m1, m2, n_out, comm)
+        PLf, PRf, PLb, PRb = level_couplings(fine, m1, m2, n_out, comm)
+        dPL = np.abs(_rotate(PLc, R) - PLf).max(axis=1)
+        dPR = np.abs(_rotate(PRc, R) - PRf).max(axis=1)
+        del PLc, PRc
+        diagL, diagR = np.diag(PLf), np.diag(PRf)
+        err_P = np.maximum(dPL / diagL, dPR / diagR)
+        err = np.maximum(err_E, err_P)
+        history.append({"p": p, "p_fine": p_fine, "max_err_E": float(err_E.max()), "max_err_P": float(err_P.max()),
+                        "seconds": time.perf_counter() - t0})
+        if err.max() <= tol or not adaptive or p_fine >= max_degree:
+            break
+        p, coarse = p_fine, fine
+    bad = np.flatnonzero(err > tol)
+    if bad.size and not allow_unconverged:
+        raise UnconvergedError(f"{bad.size} of {n_out} states exceed tol={tol:g} (first: state {bad[0]}, estimated "
+                               f"error {err[bad[0]]:.2e}) at p={p}/{p_fine}; raise max_degree/resolution or pass "
+                               f"allow_unconverged=True")
+    meta = {
+        "model": "two_particle", "method": "sparse", "masses": [m1, m2], "length": L,
+        "n_requested": n, "n_states": int(n_out),
+        "discretisation": f"single-triangle integrated-Jacobi (sparse) Rayleigh-Ritz, total degree {p_fine} "
+                          f"(n_basis={fine.stats['n_basis']}); SLEPc spectrum slicing, MUMPS shift-and-invert on "
+                          f"{comm.Get_size()} rank(s); error estimate vs degree {p}",
+        "degree": int(p_fine), "degree_coarse": int(p), "n_basis": int(fine.stats["n_basis"]),
+        "err_E": err_E.tolist(), "err_P": err_P.tolist(), "err": err.tolist(),
+        "max_err": float(err.max()), "tol": tol, "converged": bool(err.max() <= tol),
+        "history": history, "ranks": int(comm.Get_size()),
+        "clusters": [b.tolist() for b in blocks if b.size > 1],
+        "time_s": time.perf_counter() - t0,
+    }
+    return _finish(Ef[k], PLf, PRf, PLb, PRb, L, m1, m2, meta)
