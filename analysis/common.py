@@ -64,8 +64,17 @@ def load(path: str) -> tuple[dict, dict, dict]:
 def run_main(main, argv=None) -> int:
     """Run a figure script's ``main`` so that a user error ends in one line ``error: ...`` and exit 2, never a
     traceback (set ``MPIHEAT_TRACEBACK=1`` to see one); a closed pipe (``| head``) ends quietly with 0."""
+    import warnings
+
     try:
-        return main(argv)
+        # Warnings (e.g. matplotlib's about an empty legend) are shown after a success; after a failure they would
+        # only bury the one line that says what is wrong.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            rc = main(argv)
+        for w in caught:
+            sys.stderr.write(warnings.formatwarning(w.message, w.category, w.filename, w.lineno))
+        return rc
     except BrokenPipeError:
         try:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
