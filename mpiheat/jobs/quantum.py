@@ -110,6 +110,9 @@ class QuantumKind:
                          petsc_options=cfg.petsc.options or None, tol=q.tol,
                          redfield_eigs=q.redfield_eigs)
         cols = ss.as_columns()
+        # Redfield reports its physicality check apart; other equations have no check (same columns for every row)
+        cols.setdefault("seconds_solve", cols["seconds"])
+        cols.setdefault("seconds_check", 0.0)
         cols["gamma"] = gamma
         cols.update(observables(spec, ss.rho))
         # Weight of the top level at the hotter temperature: the truncation is safe when this is << 1.
@@ -134,7 +137,7 @@ class QuantumKind:
 
     def summary(self, cfg: JobConfig, columns: dict) -> list[str]:
         names = ["T", "T_L", "T_R", "levels", "length", "eta", "J", "kappa", "J_mismatch", "residual",
-                 "rho_min_eig", "converged", "max_real_eig", "unphysical", "P_R"]
+                 "rho_min_eig", "converged", "max_real_eig", "unphysical", "P_R", "seconds_solve", "seconds_check"]
         return [n for n in names if n in columns]
 
 

@@ -318,13 +318,15 @@ def max_real_eigenvalue(gen: RedfieldGenerator, *, method: str = "auto", dense_l
     """Eigenvalue of the generator with the largest real part, the zero (steady-state) mode excluded.
 
     Dense ``eigvals`` of the assembled superoperator for ``N <= dense_limit`` (or ``method="dense"``); otherwise the
-    frequency-cluster approximation refined by shift-and-invert Arnoldi on the matrix-free operator
-    (:func:`mpiheat.quantum.redfield_eigs.rightmost_eigenvalues`, O(N^2) memory).
+    frequency-cluster approximation refined by Jacobi-Davidson on the matrix-free operator, preconditioned by the
+    shifted secular skeleton (:func:`mpiheat.quantum.redfield_eigs.rightmost_eigenvalues`, O(N^2) memory; with
+    ``comm`` its work is split over the ranks).
 
     Returns
     -------
     (max_real, eigenvalue, method) : float, complex, str
-        ``max_real`` is NaN (and method ends in ``:not-converged``) if no refinement converged.
+        ``max_real`` is finite; ``method`` ends in ``:not-converged`` if the refinement stalled above its acceptance
+        residual (the value is then a Rayleigh quotient).
     """
     from .redfield_eigs import rightmost_eigenvalues
 
@@ -340,19 +342,23 @@ class RedfieldSteadyState(SteadyState):
     """Redfield steady state: :class:`~mpiheat.quantum.steadystate.SteadyState` plus the physicality report.
 
     ``residual`` is ``||L(x)||_2`` over the N^2 real coordinates x of rho (``residual_kind = "l2(Lx)"``);
-    ``max_real_eig`` is the largest real part among the generator's non-zero eigenvalues (NaN if not computed or not
-    converged, see ``eig_method``); ``unphysical`` is True when it is positive (beyond 1e-9 times the largest decay
-    rate) or when ``rho_min_eig < -positivity_tol``.
+    ``max_real_eig`` is the largest real part among the generator's non-zero eigenvalues (NaN only if not computed,
+    see ``eig_method``); ``unphysical`` is True when it is positive (beyond 1e-9 times the largest decay rate) or
+    when ``rho_min_eig < -positivity_tol``.  ``seconds_solve`` is the steady state (generator set-up, solve,
+    observables), ``seconds_check`` the eigenvalue check; ``seconds`` is their sum.
     """
 
     max_real_eig: float = float("nan")
     unphysical: bool = False
     eig_method: str = "none"
+    seconds_solve: float = float("nan")
+    seconds_check: float = 0.0
 
     def as_columns(self) -> dict[str, float | int | bool | str]:
         cols = super().as_columns()
         cols.update({"max_real_eig": float(self.max_real_eig), "unphysical": bool(self.unphysical),
-                     "eig_method": self.eig_method})
+                     "eig_method": self.eig_method, "seconds_solve": float(self.seconds_solve),
+                     "seconds_check": float(self.seconds_check)})
         return cols
 
 
@@ -366,6 +372,7 @@ def _finish(gen: RedfieldGenerator, x: np.ndarray, *, converged: str, iterations
     J_L, J_R = gen.currents(rho)
     rho_min = float(np.linalg.eigvalsh(rho)[0])
     max_re, eig_method = float("nan"), "none"
+    t_check = time.perf_counter()
     if check_eigs:
         max_re, _, eig_method = max_real_eigenvalue(gen, **eig_kw)
         if not np.isfinite(max_re):
@@ -378,7 +385,8 @@ def _finish(gen: RedfieldGenerator, x: np.ndarray, *, converged: str, iterations
     return RedfieldSteadyState(rho=rho, J_L=J_L, J_R=J_R, residual=residual, residual_kind="l2(Lx)", trace=tr,
                                rho_min_eig=rho_min, converged=converged, iterations=int(iterations), method=method,
                                equation="redfield", backend=backend, seconds=time.perf_counter() - t0,
-                               max_real_eig=max_re, unphysical=unphysical, eig_method=eig_method)
+                               max_real_eig=max_re, unphysical=unphysical, eig_method=eig_method,
+                               seconds_solve=t_check - t0, seconds_check=time.perf_counter() - t_check)
 
 
 def redfield_steadystate(spectrum: Spectrum | RedfieldGenerator, T_L: float | None = None, T_R: float | None = None,
@@ -403,9 +411,10 @@ def redfield_steadystate(spectrum: Spectrum | RedfieldGenerator, T_L: float | No
         Relative residual tolerance of the constrained system.
     check_eigs : bool or {"auto", "dense", "cluster", "none"}
         Compute the largest-real-part eigenvalue of the generator. ``"auto"`` / ``True``: dense ``eigvals`` for
-        ``N <= eig_dense_limit``, else the cluster + shift-and-invert method of :mod:`mpiheat.quantum.redfield_eigs`
-        (a few seconds at N = 100); ``"dense"`` / ``"cluster"`` force one; ``False`` / ``"none"`` skip it (then
-        ``max_real_eig`` is NaN and only the positivity of rho_ss decides ``unphysical``).
+        ``N <= eig_dense_limit``, else the cluster + Jacobi-Davidson method of :mod:`mpiheat.quantum.redfield_eigs`
+        (about the cost of the solve; with the PETSc backend split over the ranks of ``comm``); ``"dense"`` /
+        ``"cluster"`` force one; ``False`` / ``"none"`` skip it (then ``max_real_eig`` is NaN and only the
+        positivity of rho_ss decides ``unphysical``).  Its time is reported apart, as ``seconds_check``.
     positivity_tol : float
         ``rho_min_eig < -positivity_tol`` marks the state unphysical.
 
@@ -422,7 +431,8 @@ def redfield_steadystate(spectrum: Spectrum | RedfieldGenerator, T_L: float | No
         check_eigs = "auto"
     if check_eigs not in (False, "none", "auto", "dense", "cluster"):
         raise ValueError(f"check_eigs must be auto | dense | cluster | none, got {check_eigs!r}")
-    # with the PETSc backend the candidates of the cluster method are split over the point's ranks
+    # with the PETSc backend the cluster method's work (block eigenvalues, generator products) is split over the
+    # point's ranks
     eig_kw = {"dense_limit": eig_dense_limit, "method": check_eigs,
               "comm": get_comm(comm) if backend == "petsc" else None}
     check_eigs = check_eigs not in (False, "none")

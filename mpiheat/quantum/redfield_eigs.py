@@ -413,12 +413,15 @@ def _ch(Q: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def _jacobi_davidson(op, precond, u0: np.ndarray, tau: complex, N: int, *, tol_abs: float, accept_abs: float,
-                     maxit: int, max_dim: int = 20, keep: int = 5, patience: int = 6) -> tuple[complex, float, int]:
+                     scale: float, maxit: int, max_dim: int = 20, keep: int = 5, patience: int = 6,
+                     track: float = 1e-6) -> tuple[complex, float, int]:
     """Eigenvalue of ``op`` nearest ``tau``: JD with harmonic Ritz selection and Olsen's projected correction.
 
     Harmonic Ritz pairs at ``tau``: ``(L - theta) V y`` orthogonal to ``W = (L - tau) V``, i.e. with ``W = Q R``
     (kept up to date column by column, so the Gram matrix ``W^H W`` and its squared condition number never appear)
-    ``R y = (theta - tau) Q^H V y``.  The pair nearest ``tau`` is kept; its Rayleigh quotient and residual are
+    ``R y = (theta - tau) Q^H V y``.  The pair nearest ``tau`` is kept, until one has a residual below
+    ``track x max(|theta|, scale)``: from then on the pair nearest the last Rayleigh quotient (the eigenvalue being
+    converged, which another Ritz value nearer ``tau`` must not displace).  Its Rayleigh quotient and residual are
     reported.  The search space stays trace-free.  Stops at ``||r|| <= tol_abs``, after ``maxit`` products, or when
     ``patience`` iterations (2 once below ``accept_abs``) brought no better residual: that is the round-off floor
     of the products, where JD wanders; the best pair seen is returned.
@@ -435,6 +438,7 @@ def _jacobi_davidson(op, precond, u0: np.ndarray, tau: complex, N: int, *, tol_a
     k = 0
     t = u0.astype(complex)
     best, best_its = (complex("nan"), np.inf), 0
+    target = tau
     Y = np.zeros((0, 0), dtype=complex)
     its = 0
     while its < maxit:
@@ -462,7 +466,7 @@ def _jacobi_davidson(op, precond, u0: np.ndarray, tau: complex, N: int, *, tol_a
         Z[:k, k] = _ch(Qw[:, :k], V[:, k])
         k += 1
         nu, Y = sla.eig(Rw[:k, :k], Z[:k, :k], check_finite=False)
-        order = np.argsort(np.where(np.isfinite(nu), np.abs(nu), np.inf), kind="stable")
+        order = np.argsort(np.where(np.isfinite(nu), np.abs(tau + nu - target), np.inf), kind="stable")
         Y = Y[:, order]
         y = Y[:, 0] / np.linalg.norm(Y[:, 0])  # V is orthonormal
         u = V[:, :k] @ y
@@ -472,6 +476,8 @@ def _jacobi_davidson(op, precond, u0: np.ndarray, tau: complex, N: int, *, tol_a
         res = float(np.linalg.norm(r))
         if res < best[1]:
             best, best_its = (theta, res), its
+        if res <= track * max(abs(theta), scale):
+            target = theta  # converging: follow this pair, not whatever Ritz value comes nearer tau
         stalled = its - best_its
         if res <= tol_abs or stalled >= patience or (best[1] <= accept_abs and stalled >= 2):
             break
@@ -484,7 +490,8 @@ def _jacobi_davidson(op, precond, u0: np.ndarray, tau: complex, N: int, *, tol_a
 def rightmost_eigenvalues(gen, *, method: str = "auto", dense_limit: int = 40, n_candidates: int = 4,
                           tol: float = 1e-11, max_block: int = 800, delta: float | None = None,
                           accept: float = 1e-8, screen_margin: float = 1.0, shift_factor: float = 100.0,
-                          maxit: int = 200, off_frac: float = 1e-3, comm=None) -> EigReport:
+                          maxit: int = 200, off_frac: float = 1e-3, stop_when_unstable: bool = True,
+                          comm=None) -> EigReport:
     """Eigenvalue of the Redfield generator with the largest real part, the steady-state (zero) mode excluded.
 
     Parameters
@@ -511,6 +518,11 @@ def rightmost_eigenvalues(gen, *, method: str = "auto", dense_limit: int = 40, n
         ``n_candidates``-th best block eigenvalue are not diagonalised.
     maxit : int
         Jacobi-Davidson iterations (generator products) per candidate.
+    off_frac : float
+        The preconditioner is shifted to ``candidate + off_frac x max(|Re candidate|, 1e-6 x scale)``.
+    stop_when_unstable : bool
+        Stop refining candidates once one refined eigenvalue has a real part above 100x its residual (instability
+        proven; the remaining candidates could only raise the reported lower bound of the abscissa).
     comm : mpi4py communicator, optional
         The ranks of the point: clusters (screening, block eigenvalues) are split over them, and every generator
         product of the refinement is split by rows; None = all on this process.
@@ -542,6 +554,10 @@ def rightmost_eigenvalues(gen, *, method: str = "auto", dense_limit: int = 40, n
         # `shift_factor` x the largest move (block -> exact) seen so far, could reach the best exact real part.
         if found and z.real + shift_factor * max(shifts) + 1e-8 * scale < max(f.real for f in found):
             continue
+        # Instability already proven by an eigenvalue whose real part exceeds its residual 100-fold: the verdict
+        # cannot change, and the value is a lower bound of the spectral abscissa either way (module docstring).
+        if stop_when_unstable and any(f.real > max(100.0 * r, 1e-9 * scale) for f, r in zip(found, residuals)):
+            break
         c = clusters[k]
         # preconditioner shift: next to the candidate, off it by a small fraction of its distance from 0 (the
         # trace mode) so that the LU stays regular
@@ -557,7 +573,7 @@ def rightmost_eigenvalues(gen, *, method: str = "auto", dense_limit: int = 40, n
             v[c] = sla.lu_solve(lu, v[c], check_finite=False)
             v /= np.linalg.norm(v)
         theta, res, _ = _jacobi_davidson(op, pre, v, z, N, tol_abs=tol * scale, accept_abs=accept * scale,
-                                         maxit=maxit)
+                                         scale=scale, maxit=maxit)
         found.append(theta)
         residuals.append(res)
         shifts.append(abs(theta - z))
