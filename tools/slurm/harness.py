@@ -216,6 +216,9 @@ def write_config(root: Path, cpus: int | None = None) -> tuple[str, str]:
         "ProctrackType=proctrack/linuxproc",
         "TaskPlugin=task/affinity",
         "SchedulerType=sched/backfill",
+        # Scheduling passes every 2 s: a requeued job becomes eligible again when its credential expires, and
+        # nothing else wakes the scheduler then (the defaults, 60 s / 30 s, would add up to half a minute).
+        "SchedulerParameters=sched_interval=2,bf_interval=2",
         "SelectType=select/cons_tres",
         "SelectTypeParameters=CR_Core",
         "ReturnToService=2",
