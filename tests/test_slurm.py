@@ -61,7 +61,8 @@ def slurm(tmp_path_factory):
 
 
 def _env(cluster, **extra) -> dict:
-    env = cluster.env()
+    # Not the variables of a Slurm job this test session may itself run in: only our private cluster counts.
+    env = cluster.env({k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "SBATCH_", "SRUN_"))})
     # The shared (warm) numba cache: the tests check Slurm, not compile time (tests/test_warmup.py checks warm-up).
     env["MPIHEAT_NUMBA_CACHE_DIR"] = os.environ.get("NUMBA_CACHE_DIR", str(ROOT / ".numba_cache"))
     for k in ("MPIHEAT_ROOT", "MPIHEAT_WORKDIR", "MPIHEAT_LAUNCHER", "MPIHEAT_SRUN_MPI", "MPIHEAT_STOP_LEAD"):
@@ -218,3 +219,18 @@ def test_no_progress_is_not_requeued(slurm, tmp_path):
     assert "not requeueing" in log and re.search(r"SIGUSR1 \(checkpoint and stop\) in 1 s", log), log
     assert _done(out) == 0
 
+
+
+def test_bare_srun_fails_under_default_mpi(slurm, tmp_path):
+    """The pitfall the template avoids: with Slurm's default MpiDefault (none), a bare srun (MPIHEAT_SRUN_MPI=default)
+    does not give the ranks one MPI world; the job fails instead of producing a 2-rank results file."""
+    out = tmp_path / "bare.h5"
+    job = submit(slurm, str(ROOT / "jobs/slurm/mpiheat.sbatch"),
+                 ["jobs/default.toml", "--set", "classical.collisions=200", "--set", "temperatures.T_R=[1.0]",
+                  "--output", str(out)], tmp_path, MPIHEAT_SRUN_MPI="default")
+    info = wait_final(slurm, job, timeout=120)
+    log = log_of(info)
+    assert info["JobState"] == "FAILED" and info["ExitCode"] != "0:0", log
+    assert "OMPI was not built with SLURM's PMI support" in log
+    if out.exists():
+        assert results(out)[1].get("mpi_size") != 2
