@@ -8,7 +8,7 @@ of all compiling at once (and racing on the cache files). Importing a kernel mod
 the same entry points the job will call (:func:`mpiheat.classical.md.run_md`,
 :func:`mpiheat.classical.transfer.transfer_current`, :func:`mpiheat.classical.relaxation.thermalisation_time`), with
 the job's own bath, masses and number types, on a tiny input (2 trajectories of 2 collisions, a coarse transfer grid,
-2 relaxation moves): the compiled signatures are exactly the job's, in well under a second once cached.
+2 relaxation moves): the compiled signatures are exactly the job's; once cached, loading them takes a second or two.
 Kinds without numba kernels (``quantum``, ``calibrate``, quantum ``relaxation``) have nothing to warm.
 No MPI is initialised (the MD entry point gets a one-rank communicator stand-in), so the step can run under any
 ``srun --mpi`` setting.
