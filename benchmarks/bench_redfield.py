@@ -6,11 +6,18 @@ under 10 s on 2 cores, memory O(N^2) (no N^4 term).  The QuTiP peer (``bloch_red
 ``steadystate``) runs only if qutip is importable, at N = 40 (``--peer-n60`` adds N = 60, ~6 min in SPEC's note).
 
 The physicality check (rightmost generator eigenvalue, :mod:`mpiheat.quantum.redfield_eigs`) is timed on its own,
-also in fresh subprocesses: the matrix-free cluster + shift-invert method at every size, side by side with dense
+also in fresh subprocesses: the matrix-free cluster + Jacobi-Davidson method at every size, side by side with dense
 ``eigvals`` of the assembled N^2 x N^2 generator where that is affordable (N <= 60), and their agreement.
 
-Usage: ``python benchmarks/bench_redfield.py [--sizes 40 60 100 200] [--no-mpi] [--peer-n60] [--dense-max 60]``
-Writes ``benchmarks/results/redfield.json`` and prints a table.
+Check vs solve at scale (issue 12, target: check <= 5x the solve at N = 300-400 on 2 ranks, 3x stretch): the
+steady state on the PETSc shell matrix and the check, both on 2 ranks (``seconds_solve``, ``seconds_check`` of one
+``redfield_steadystate(backend="petsc", check_eigs="cluster")`` call under mpirun), at N = 200, 300, 400 with the
+issue's parameter sets; the previous check (frequency clusters + shift-and-invert ARPACK, loaded from git commit
+``OLD_COMMIT``, candidates split over the 2 ranks) is timed at N = 200, 300 only (N = 400 took 414 s).
+
+Usage: ``python benchmarks/bench_redfield.py [--sizes 40 60 100 200] [--no-mpi] [--peer-n60] [--dense-max 60]
+[--scale-sizes 200 300 400] [--old-sizes 200 300]``
+Writes ``benchmarks/results/redfield.json`` and prints the tables.
 """
 
 from __future__ import annotations
@@ -25,6 +32,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = dict(T_L=1000.0, T_R=100.0, gamma=1e-4, eta=-2.25)
+#: check-vs-solve points (issue 12): N = 200 the Fig. 6 regime above; N = 300 gamma = 1e-6, T_L = 600 (T_R = 60 our
+#: choice); N = 400 gamma = 1e-3, T_L = 1000, T_R = 5 (strongly unstable)
+SCALE_PARAMS = {200: PARAMS, 300: dict(T_L=600.0, T_R=60.0, gamma=1e-6, eta=-2.25),
+                400: dict(T_L=1000.0, T_R=5.0, gamma=1e-3, eta=-2.25)}
+#: last commit with the shift-and-invert ARPACK refinement (the "old" check)
+OLD_COMMIT = "d02fbc3"
 
 CHILD = r"""
 import json, resource, sys, time, logging
@@ -64,8 +77,35 @@ t0 = time.perf_counter()
 r = rightmost_eigenvalues(gen, method=method)
 dt = time.perf_counter() - t0
 print(json.dumps(dict(N=N, method=r.method, seconds=dt, max_real=r.max_real, imag=r.eigenvalue.imag,
-                      approx_max_real=r.approx_max_real,
+                      approx_max_real=r.approx_max_real, products=r.products,
                       peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)))
+"""
+
+SCALE = r"""
+import importlib.util, json, sys, time, logging
+logging.disable(logging.WARNING)
+N, P, which = int(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
+from mpi4py import MPI
+from mpiheat.quantum.spectrum import box_spectrum
+from mpiheat.quantum import redfield as rf
+comm = MPI.COMM_WORLD
+gen = rf.redfield_generator(box_spectrum(N), P["T_L"], P["T_R"], gamma=P["gamma"], eta=P["eta"])
+if which == "old":
+    spec = importlib.util.spec_from_file_location("mpiheat.quantum._redfield_eigs_old", sys.argv[4])
+    old = importlib.util.module_from_spec(spec)
+    old.__package__ = "mpiheat.quantum"
+    sys.modules[spec.name] = old  # dataclasses look the module up while the class body runs
+    spec.loader.exec_module(old)
+    comm.Barrier()
+    t0 = time.perf_counter()
+    r = old.rightmost_eigenvalues(gen, method="cluster", comm=comm)
+    out = dict(seconds_check=time.perf_counter() - t0, max_real_eig=r.max_real, eig_method=r.method)
+else:
+    s = rf.redfield_steadystate(gen, backend="petsc", check_eigs="cluster", comm=comm)
+    out = dict(seconds_solve=s.seconds_solve, seconds_check=s.seconds_check, iterations=s.iterations,
+               converged=s.converged, max_real_eig=s.max_real_eig, eig_method=s.eig_method, unphysical=s.unphysical)
+if comm.rank == 0:
+    print(json.dumps(dict(N=N, which=which, ranks=comm.size, **out)))
 """
 
 PEER = r"""
@@ -125,12 +165,37 @@ def run_eigs(N: int, method: str) -> dict:
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
+def run_scale(N: int, which: str, ranks: int = 2, old_path: str | None = None) -> dict:
+    """Solve + check (``which="new"``) or the old check alone (``"old"``) at one size, under mpirun."""
+    cmd = ["mpirun", "-n", str(ranks), sys.executable, "-c", SCALE, str(N), json.dumps(SCALE_PARAMS[N]), which]
+    if old_path:
+        cmd.append(old_path)
+    p = subprocess.run(cmd, capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=7200)
+    if p.returncode != 0:
+        return dict(N=N, which=which, ranks=ranks, error=p.stderr.strip().splitlines()[-1:])
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def old_check_source(dest: Path) -> str | None:
+    """Write the old check's module (``git show OLD_COMMIT:...``) to ``dest``; None if git cannot."""
+    p = subprocess.run(["git", "show", f"{OLD_COMMIT}:mpiheat/quantum/redfield_eigs.py"], capture_output=True,
+                       text=True, cwd=ROOT)
+    if p.returncode != 0:
+        return None
+    dest.write_text(p.stdout)
+    return str(dest)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[40, 60, 100, 200])
     ap.add_argument("--no-mpi", action="store_true", help="skip the PETSc shell-KSP runs on 2 ranks")
     ap.add_argument("--peer-n60", action="store_true", help="also run the QuTiP peer at N = 60 (minutes)")
     ap.add_argument("--dense-max", type=int, default=60, help="largest N for the dense eigvals comparison")
+    ap.add_argument("--scale-sizes", type=int, nargs="*", default=[200, 300, 400],
+                    help="check-vs-solve sizes on 2 ranks (keys of SCALE_PARAMS)")
+    ap.add_argument("--old-sizes", type=int, nargs="*", default=[200, 300],
+                    help="sizes at which the old (ARPACK) check is also timed")
     ap.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "redfield.json"))
     args = ap.parse_args(argv)
     rows = []
@@ -181,6 +246,37 @@ def main(argv=None) -> int:
                             speedup=d[0]["seconds"] / c[0]["seconds"])
             print(f"N={N}: cluster vs dense max Re(lambda) rel. diff {agree[N]['rel_diff']:.1e}, "
                   f"cluster {agree[N]['speedup']:.1f}x faster")
+    # check vs solve at scale, 2 ranks
+    scale = []
+    old_path = None
+    if args.old_sizes:
+        import tempfile
+
+        old_path = old_check_source(Path(tempfile.mkdtemp()) / "redfield_eigs_old.py")
+    for N in args.scale_sizes:
+        new_row = run_scale(N, "new")
+        old_row = run_scale(N, "old", old_path=old_path) if (old_path and N in args.old_sizes) else None
+        new_row["params"] = SCALE_PARAMS[N]
+        if "seconds_check" in new_row:
+            new_row["ratio"] = new_row["seconds_check"] / new_row["seconds_solve"]
+        if old_row is not None:
+            new_row["old"] = old_row
+        scale.append(new_row)
+    print("\nphysicality check vs steady-state solve, 2 ranks (PETSc shell KSP + cluster/Jacobi-Davidson check)")
+    print(f"{'N':>5} {'gamma':>7} {'T_L':>6} {'T_R':>6} {'solve s':>8} {'its':>4} {'check s':>8} {'ratio':>6} "
+          f"{'old check s':>11} {'old ratio':>9} {'max Re(lambda)':>15} {'old max Re':>15} {'unphys':>6}")
+    for r in scale:
+        P = r["params"]
+        if "error" in r:
+            print(f"{r['N']:>5}  ERROR {r['error']}")
+            continue
+        o = r.get("old") or {}
+        old_s = f"{o['seconds_check']:>11.2f}" if "seconds_check" in o else f"{'-':>11}"
+        old_ratio = f"{o['seconds_check'] / r['seconds_solve']:>9.1f}" if "seconds_check" in o else f"{'-':>9}"
+        old_val = f"{o['max_real_eig']:>15.9e}" if "max_real_eig" in o else f"{'-':>15}"
+        print(f"{r['N']:>5} {P['gamma']:>7.0e} {P['T_L']:>6.0f} {P['T_R']:>6.0f} {r['seconds_solve']:>8.2f} "
+              f"{r['iterations']:>4} {r['seconds_check']:>8.2f} {r['ratio']:>6.2f} {old_s} {old_ratio} "
+              f"{r['max_real_eig']:>15.9e} {old_val} {str(r['unphysical']):>6}")
     ours = {r["N"]: r["seconds"] for r in rows if r.get("backend") == "scipy" and "seconds" in r}
     ratios = {}
     for p in peer:
@@ -194,7 +290,8 @@ def main(argv=None) -> int:
     for N, q in ratio_quoted.items():
         print(f"SPEC's QuTiP 5.3 tensor build at N={N} ({quoted[N]:.0f} s) / ours (full solve): {q:.0f}x")
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(dict(params=PARAMS, rows=rows, eigs=eigs, eig_agreement=agree, peer=peer,
+    Path(args.output).write_text(json.dumps(dict(params=PARAMS, rows=rows, eigs=eigs, eig_agreement=agree,
+                                                 check_vs_solve=scale, old_commit=OLD_COMMIT, peer=peer,
                                                  peer_ratio=ratios, ratio_vs_spec_qutip_tensor=ratio_quoted,
                                                  created=time.strftime("%Y-%m-%dT%H:%M:%S")), indent=2))
     print(f"wrote {args.output}")
