@@ -164,15 +164,12 @@ def test_points_layout_equals_shared_layout(tmp_path):
 
 
 def test_failed_write_keeps_previous_file(tmp_path, monkeypatch):
+    """A write that fails half-way (ENOSPC through the MPIHEAT_FAIL_WRITE hook: the real write path, no mock) raises
+    OutputError and leaves the previous file byte for byte, and no temporary file."""
     path = tmp_path / "x.h5"
     write_results(path, {"a": [1.0, 2.0]}, {"complete": True})
     before = path.read_bytes()
-    import h5py
-
-    def full_disk(*a, **k):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(h5py, "File", full_disk)
+    monkeypatch.setenv("MPIHEAT_FAIL_WRITE", "final")
     with pytest.raises(OutputError, match="No space left on device"):
         write_results(path, {"a": [3.0]}, {"complete": True})
     assert path.read_bytes() == before

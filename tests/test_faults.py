@@ -419,3 +419,60 @@ def test_signal_to_mpirun_then_resume_is_identical(tmp_path, reference, sig, exp
     for k in reference:
         assert np.array_equal(cols[k], reference[k], equal_nan=True), k
     assert not list(tmp_path.glob("*.tmp")), "the resumed run removes temporary files of a killed one"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# 6. Building blocks, in process (fast)
+
+
+def test_checksums_cover_strings_extra_groups_and_attributes(tmp_path):
+    from mpiheat.io import write_results
+
+    path = tmp_path / "x.h5"
+    write_results(path, {"T": [1.0, 2.0], "converged": ["yes", "no"], "done": [True, False]},
+                  {"complete": False, "job": "[job]\nkind = 'x'\n"}, {"spectrum": {"E": np.arange(3.0)}})
+    cols, attrs, extra = read_results(path)
+    assert attrs["checksum"] == "sha256" and list(cols["converged"]) == ["yes", "no"]
+    assert np.array_equal(extra["spectrum"]["E"], np.arange(3.0))
+    clean = path.read_bytes()
+    for needle, where in ((b"no", "dataset /results/converged"), (b"kind = 'x'", "attributes of /")):
+        data = bytearray(clean)
+        i = data.rindex(needle) if needle == b"no" else data.index(needle)
+        data[i] ^= 0x01
+        path.write_bytes(bytes(data))
+        with pytest.raises(CorruptResultsError, match=where):
+            read_results(path)
+    with h5py.File(path, "w") as f:  # a file of an older mpiheat: no checksums, read as it is
+        f.attrs["complete"] = True
+        f.create_dataset("results/J", data=[1.0])
+    cols, attrs, _ = read_results(path)
+    assert "checksum" not in attrs and cols["J"][0] == 1.0
+
+
+def test_lock_is_exclusive_across_processes_and_reentrant(tmp_path):
+    from mpiheat.io import lock
+
+    out = tmp_path / "r.h5"
+    holder = subprocess.Popen([sys.executable, "-c", f"from mpiheat.io import lock; l = lock.acquire({str(out)!r}); "
+                               "print('held', flush=True); import sys; sys.stdin.read()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(lock.OutputBusyError, match=f"pid {holder.pid}"):
+            lock.acquire(out)
+    finally:
+        holder.communicate("", timeout=30)  # releases the lock and removes the file
+    assert not os.path.exists(lock_path(out))
+    held = lock.acquire(out)
+    assert lock.acquire(tmp_path / "." / "r.h5") is held and lock.held(out) is held
+    held.release()
+    assert lock.held(out) is None and not os.path.exists(lock_path(out))
+    # A holder killed without any clean-up leaves a stale file; the next run takes it over.
+    holder = subprocess.Popen([sys.executable, "-c", f"from mpiheat.io import lock; lock.acquire({str(out)!r}); "
+                               "print('held', flush=True); import time; time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    holder.kill()
+    holder.wait()
+    assert os.path.exists(lock_path(out))
+    lock.acquire(out).release()

@@ -20,6 +20,7 @@ moment cannot hand the lock to two successors.
 
 from __future__ import annotations
 
+import atexit
 import errno
 import fcntl
 import hashlib
@@ -140,6 +141,13 @@ class OutputLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+@atexit.register
+def _release_all() -> None:
+    # A process that ends without releasing (an early return, sys.exit) still removes its lock files.
+    for lk in list(_held.values()):
+        lk.release()
 
 
 def held(output: str | os.PathLike) -> OutputLock | None:
