@@ -307,6 +307,211 @@ def _hamiltonian_coo(spectrum: Spectrum, a_range=None):
     return rows, cols, vals
 
 
+# ----------------------------------------------------------------------------------------------------------------
+# Row-block assembly with memory proportional to the block
+# ----------------------------------------------------------------------------------------------------------------
+#: Transition pairs (sum of g^2 over a run of frequency groups) generated at once while selecting a block's jump terms.
+CHUNK_PAIRS = 1 << 15
+#: Real rows assembled at once: the COO temporaries of one chunk are O(CHUNK_ROWS), independent of N and the ranks.
+CHUNK_ROWS = 1 << 14
+
+
+def _real_row(a, b, N: int):
+    """Real row of the complex entry ``(a, b)``, ``a <= b``: population row ``a`` or the Re row (the Im row is +1)."""
+    return np.where(a == b, a, N + 2 * pair_index(a, b, N))
+
+
+def _pair_from_index(p, N: int):
+    """Inverse of :func:`pair_index`: ``(i, j)`` with ``i < j`` for row-major pair indices ``p`` (vectorised)."""
+    p = np.asarray(p, dtype=np.int64)
+    k = np.arange(N, dtype=np.int64)
+    before = k * N - (k * (k + 1)) // 2
+    i = np.searchsorted(before, p, side="right") - 1
+    return i, p - before[i] + i + 1
+
+
+def _gap(spectrum: Spectrum, i, j):
+    """``E_j - E_i`` elementwise, the same floats as ``spectrum.gaps()[i, j]`` without the N x N matrix."""
+    if spectrum.keys is not None:
+        return spectrum.scale * np.asarray(spectrum.keys)[i, j].astype(float)
+    E = np.asarray(spectrum.E)
+    return E[j] - E[i]
+
+
+def _group_runs(sizes: np.ndarray, limit: int):
+    """Consecutive group ranges ``[g0, g1)`` whose ``sum(g^2)`` is at most ``limit`` (one group at least)."""
+    cum = np.cumsum(sizes.astype(np.int64) ** 2)
+    g0, G = 0, sizes.shape[0]
+    while g0 < G:
+        base = int(cum[g0 - 1]) if g0 else 0
+        g1 = max(int(np.searchsorted(cum, base + limit, side="right")), g0 + 1)
+        yield g0, g1
+        g0 = g1
+
+
+def _pairs_of_groups(tr: Transitions, g0: int, g1: int):
+    """Ordered transition pairs (m, n) of groups ``g0..g1-1``, in the order of :func:`_group_pairs`."""
+    sizes, starts = tr.sizes[g0:g1], tr.starts[g0:g1]
+    g2 = sizes * sizes
+    grp = np.repeat(np.arange(g1 - g0, dtype=np.int64), g2)
+    t = np.arange(int(g2.sum()), dtype=np.int64) - np.repeat(np.cumsum(g2) - g2, g2)
+    g, s = sizes[grp], starts[grp]
+    return s + t // g, s + t % g
+
+
+@dataclass(frozen=True)
+class _BlockJumps:
+    """Jump terms of one row block: for ``down`` and ``up`` the (real row, m, n) of the pairs whose row is in the
+    block, sorted by row stably (per row, the order of the global pair list), and the anticommutator matrix M."""
+
+    down: tuple
+    up: tuple
+    Mp: np.ndarray
+    Mq: np.ndarray
+    Mv: np.ndarray
+
+
+def _block_jumps(tr: Transitions, rates: BathRates, N: int, r0: int, r1: int) -> _BlockJumps:
+    """Select the jump-term pairs of real rows ``[r0, r1)`` one run of groups at a time: no rank holds all pairs."""
+    keep = {"down": ([], [], []), "up": ([], [], [])}
+    mv, mp, mq = ([], []), ([], []), ([], [])
+    for g0, g1 in _group_runs(tr.sizes, CHUNK_PAIRS):
+        m, n = _pairs_of_groups(tr, g0, g1)
+        lo_m, lo_n, hi_m, hi_n = tr.lo[m], tr.lo[n], tr.hi[m], tr.hi[n]
+        gm = tr.group[m]
+        cLL = tr.cL[m] * tr.cL[n]
+        cRR = tr.cR[m] * tr.cR[n]
+        down = rates.down_L[gm] * cLL + rates.down_R[gm] * cRR
+        up = rates.up_L[gm] * cLL + rates.up_R[gm] * cRR
+        s1 = lo_m == lo_n
+        s2 = hi_m == hi_n
+        mv[0].append(down[s1])
+        mp[0].append(hi_m[s1].astype(np.int32))  # level indices: int32 halves these O(M) lists
+        mq[0].append(hi_n[s1].astype(np.int32))
+        mv[1].append(up[s2])
+        mp[1].append(lo_m[s2].astype(np.int32))
+        mq[1].append(lo_n[s2].astype(np.int32))
+        for key, ra, rb, cv in (("down", lo_m, lo_n, down), ("up", hi_m, hi_n, up)):
+            row = _real_row(ra, rb, N)
+            k = (ra <= rb) & (cv != 0.0) & (row < r1) & (np.where(ra == rb, row, row + 1) >= r0)
+            idx = np.flatnonzero(k)
+            keep[key][0].append(row[idx])
+            keep[key][1].append(m[idx])
+            keep[key][2].append(n[idx])
+    out = {}
+    empty = np.zeros(0, dtype=np.int64)
+    for key, (R, Ms, Ns) in keep.items():
+        R = np.concatenate(R) if R else empty
+        order = np.argsort(R, kind="stable")
+        out[key] = (R[order], (np.concatenate(Ms) if Ms else empty)[order],
+                    (np.concatenate(Ns) if Ns else empty)[order])
+    # M = sum down A^T A + up A A^T: all "down" terms, then all "up" (duplicates summed in _dissipator_coo's order)
+    cat = np.concatenate
+    vals = cat(mv[0] + mv[1]) if mv[0] else np.zeros(0)
+    mv = None
+    Mr = cat(mp[0] + mp[1]) if mp[0] else empty
+    mp = None
+    Mcol = cat(mq[0] + mq[1]) if mq[0] else empty
+    mq = None
+    Mc = sp.coo_matrix((vals, (Mr, Mcol)), shape=(N, N)).tocsr().tocoo()  # tocsr sums duplicates
+    del vals, Mr, Mcol
+    return _BlockJumps(down=out["down"], up=out["up"], Mp=Mc.row.astype(np.int64), Mq=Mc.col.astype(np.int64),
+                       Mv=Mc.data)
+
+
+def _chunk_dissipator(tr: Transitions, rates: BathRates, jumps: _BlockJumps, N: int, c0: int, c1: int):
+    """Complex-index COO ``(a, b, j, l, coef)`` covering the dissipator rows in real rows ``[c0, c1)`` (a few
+    neighbouring rows too, cut by the caller), per row in the order of :func:`_dissipator_coo`."""
+    a_lo, a_hi = _first_index_range(N, c0, c1)
+    A, B, Jc, Lc, C = [], [], [], [], []
+    for key in ("down", "up"):
+        R, m, n = getattr(jumps, key)
+        i0, i1 = np.searchsorted(R, c0 - 1, side="left"), np.searchsorted(R, c1, side="left")
+        m, n = m[i0:i1], n[i0:i1]
+        gm = tr.group[m]
+        cLL = tr.cL[m] * tr.cL[n]
+        cRR = tr.cR[m] * tr.cR[n]
+        if key == "down":  # A rho A^T takes rho[hi_m, hi_n] -> row (lo_m, lo_n)
+            C.append(rates.down_L[gm] * cLL + rates.down_R[gm] * cRR)
+            A.append(tr.lo[m])
+            B.append(tr.lo[n])
+            Jc.append(tr.hi[m])
+            Lc.append(tr.hi[n])
+        else:  # A^T rho A takes rho[lo_m, lo_n] -> row (hi_m, hi_n)
+            C.append(rates.up_L[gm] * cLL + rates.up_R[gm] * cRR)
+            A.append(tr.hi[m])
+            B.append(tr.hi[n])
+            Jc.append(tr.lo[m])
+            Lc.append(tr.lo[n])
+    Mp, Mq, Mv = jumps.Mp, jumps.Mq, jumps.Mv
+    diag_only = c1 <= N
+
+    def in_rows(a, b):
+        return (a >= a_lo) & (a <= a_hi) & (a <= b)
+
+    # -1/2 M rho: row (p, b) gets -M_pq/2 rho[q, b]
+    bb = np.arange(N, dtype=np.int64)
+    sel = (Mp >= a_lo) & (Mp <= a_hi)
+    p_, q_, v_ = Mp[sel], Mq[sel], Mv[sel]
+    if diag_only:
+        a1, b1, j1, l1, v1 = p_, p_, q_, p_, -0.5 * v_
+    else:
+        a1, b1 = np.repeat(p_, N), np.tile(bb, p_.shape[0])
+        j1, l1, v1 = np.repeat(q_, N), b1, np.repeat(-0.5 * v_, N)
+    k = in_rows(a1, b1)
+    A.append(a1[k])
+    B.append(b1[k])
+    Jc.append(j1[k])
+    Lc.append(l1[k])
+    C.append(v1[k])
+    # -1/2 rho M: row (a, q) gets -M_pq/2 rho[a, p]
+    aa = bb[a_lo:a_hi + 1]
+    if diag_only:
+        a2, b2, j2, l2, v2 = Mq, Mq, Mq, Mp, -0.5 * Mv
+    else:
+        a2, b2 = np.tile(aa, Mp.shape[0]), np.repeat(Mq, aa.shape[0])
+        j2, l2, v2 = a2, np.repeat(Mp, aa.shape[0]), np.repeat(-0.5 * Mv, aa.shape[0])
+    k = in_rows(a2, b2)
+    A.append(a2[k])
+    B.append(b2[k])
+    Jc.append(j2[k])
+    Lc.append(l2[k])
+    C.append(v2[k])
+    return tuple(np.concatenate(v) for v in (A, B, Jc, Lc, C))
+
+
+def _chunk_hamiltonian(spectrum: Spectrum, c0: int, c1: int):
+    """Triplets of ``-i[H, rho]`` in real rows ``[c0, c1)`` (one entry per coherence row)."""
+    N = spectrum.N
+    first = max(c0, N)
+    if c1 <= first:
+        z = np.zeros(0, dtype=np.int64)
+        return z, z, np.zeros(0)
+    rows = np.arange(first, c1, dtype=np.int64)
+    iu, ju = _pair_from_index((rows - N) // 2, N)
+    w = -_gap(spectrum, iu, ju)  # E_i - E_j
+    re = (rows - N) % 2 == 0
+    # -i w (x + i y) = w y - i w x: the Re row gets +w on its Im column, the Im row -w on its Re column
+    return rows, np.where(re, rows + 1, rows - 1), np.where(re, w, -w)
+
+
+def _chunk_ranges(N: int, r0: int, r1: int) -> list[tuple[int, int]]:
+    """Row chunks of about ``4 * CHUNK_ROWS`` entries, cut at N so that a chunk is all populations or all coherences.
+
+    A coherence row has a few entries, a population row up to ~N (it couples to every level): population chunks
+    have ``4 * CHUNK_ROWS / N`` rows.
+    """
+    pop_step = max(1, (4 * CHUNK_ROWS) // max(N, 1))
+    cuts = {r0, r1}
+    if r0 < N:
+        cuts.update(range(r0 + pop_step, min(r1, N), pop_step))
+        cuts.add(min(r1, N))
+    c = max(r0, N)
+    cuts.update(range(c + CHUNK_ROWS, r1, CHUNK_ROWS))
+    cuts = sorted(cuts)
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
 def liouvillian_csr(spectrum: Spectrum, T_L: float, T_R: float, *, gamma: float, eta: float,
                     omega_c: float = 1.0, rows: tuple[int, int] | None = None, baths: str = "LR",
                     hamiltonian: bool = True, tr: Transitions | None = None) -> sp.csr_matrix:
@@ -344,29 +549,51 @@ def liouvillian_csr(spectrum: Spectrum, T_L: float, T_R: float, *, gamma: float,
     zero = np.zeros_like(tr.group_omega)
     rates = BathRates(down_L=rates.down_L if "L" in baths else zero, up_L=rates.up_L if "L" in baths else zero,
                       down_R=rates.down_R if "R" in baths else zero, up_R=rates.up_R if "R" in baths else zero)
-    a_range = _first_index_range(N, r0, r1)  # generate only this block's complex rows
-    R, C, V = [], [], []
-    if baths:
-        a, b, j, l, c = _dissipator_coo(spectrum, tr, rates, a_range=a_range, diag_only=r1 <= N)
-        rr, cc, vv = _to_real_coo(N, a, b, j, l, c)
-        R.append(rr)
-        C.append(cc)
-        V.append(vv)
-    if hamiltonian:
-        rr, cc, vv = _hamiltonian_coo(spectrum, a_range)
-        R.append(rr)
-        C.append(cc)
-        V.append(vv)
-    if R:
-        rr, cc, vv = np.concatenate(R), np.concatenate(C), np.concatenate(V)
-    else:
-        rr = cc = np.zeros(0, dtype=np.int64)
-        vv = np.zeros(0)
-    sel = (rr >= r0) & (rr < r1)
-    block = sp.coo_matrix((vv[sel], (rr[sel] - r0, cc[sel])), shape=(r1 - r0, dim)).tocsr()
-    block.sum_duplicates()
-    block.sort_indices()
-    return block
+    # Chunk by chunk: jump-term pairs are selected for this block only (no rank holds all sum g^2 pairs) and the COO
+    # temporaries are those of one chunk. Per row, entries arrive in the order of the one-shot assembly
+    # (_dissipator_coo, then -i[H, .]), so the summed CSR is bit for bit the same for any split into blocks or chunks.
+    jumps = _block_jumps(tr, rates, N, r0, r1) if baths else None
+    indptr, indices, data, nnz = [np.zeros(1, dtype=np.int64)], [], [], 0
+    for c0, c1 in _chunk_ranges(N, r0, r1):
+        R, C, V = [], [], []
+        if baths:
+            rr, cc, vv = _to_real_coo(N, *_chunk_dissipator(tr, rates, jumps, N, c0, c1))
+            R.append(rr)
+            C.append(cc)
+            V.append(vv)
+        if hamiltonian:
+            rr, cc, vv = _chunk_hamiltonian(spectrum, c0, c1)
+            R.append(rr)
+            C.append(cc)
+            V.append(vv)
+        if R:
+            rr, cc, vv = np.concatenate(R), np.concatenate(C), np.concatenate(V)
+        else:
+            rr = cc = np.zeros(0, dtype=np.int64)
+            vv = np.zeros(0)
+        sel = (rr >= c0) & (rr < c1)
+        blk = sp.coo_matrix((vv[sel], (rr[sel] - c0, cc[sel])), shape=(c1 - c0, dim)).tocsr()
+        blk.sum_duplicates()
+        blk.sort_indices()
+        indptr.append(blk.indptr[1:].astype(np.int64) + nnz)
+        indices.append(blk.indices)
+        data.append(blk.data)
+        nnz += blk.nnz
+    jumps = None
+    # Join the chunks into preallocated arrays, freeing each chunk as it is copied: np.concatenate would hold the
+    # block twice. Pages of np.empty become resident only when written, so the peak stays about one block.
+    idx_dtype = indices[0].dtype if indices else np.int32
+    out_idx = np.empty(nnz, dtype=idx_dtype)
+    out_data = np.empty(nnz)
+    pos = 0
+    indices.reverse()
+    data.reverse()
+    while data:
+        d, i = data.pop(), indices.pop()
+        out_data[pos:pos + d.shape[0]] = d
+        out_idx[pos:pos + d.shape[0]] = i
+        pos += d.shape[0]
+    return sp.csr_matrix((out_data, out_idx, np.concatenate(indptr).astype(idx_dtype)), shape=(r1 - r0, dim))
 
 
 def liouvillian_complex_csr(spectrum: Spectrum, T_L: float, T_R: float, *, gamma: float, eta: float,

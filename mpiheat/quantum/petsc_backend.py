@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..parallel import block_range, get_comm
+from ..parallel import block_range, get_comm, release_free_memory
 
 OPTIONS_PREFIX = "ss_"
 
@@ -133,15 +133,21 @@ def solve_distributed(builder, dim: int, N: int, *, solver: str = "ksp", comm=No
     PETSc, SLEPc = import_petsc()
     comm = get_comm(comm)
     size, rank = comm.Get_size(), comm.Get_rank()
-    r0, r1 = block_range(dim, size, rank)
+    r0, r1 = row_split(dim, N, size, rank)
+    _stage("start")
     block = builder(rows=(r0, r1))
+    _stage("built")
+    diag_scale = comm.allreduce(float(np.max(np.abs(block.diagonal(k=r0)))) if r1 > r0 else 0.0, op=_mpi_max())
+    diag_scale = diag_scale if diag_scale > 0 else 1.0
+    op_scale = comm.allreduce(float(np.max(np.abs(block.data))) if block.nnz else 0.0, op=_mpi_max())
+    # the original row 0 (swapped for the trace functional below) is kept for the residual
+    row0 = block[0].tocsr() if solver == "ksp" and r0 == 0 and r1 > 0 else None
     indptr = block.indptr.astype(PETSc.IntType)
     indices = block.indices.astype(PETSc.IntType)
     data = block.data.astype(PETSc.ScalarType)
-    diag_scale = comm.allreduce(float(np.max(np.abs(block.diagonal(k=r0)))) if r1 > r0 else 0.0, op=_mpi_max())
-    diag_scale = diag_scale if diag_scale > 0 else 1.0
-    if solver == "ksp" and r0 == 0 and r1 > 0:
-        # swap row 0 for the scaled trace functional (``block`` itself stays the original operator)
+    del block  # PETSc copies the rows: holding the scipy block through the factorisation would double the matrix
+    if row0 is not None:
+        # swap row 0 for the scaled trace functional
         tr_cols = np.arange(N, dtype=PETSc.IntType)
         indices = np.concatenate([tr_cols, indices[indptr[1]:]])
         data = np.concatenate([np.full(N, diag_scale, dtype=PETSc.ScalarType), data[indptr[1]:]])
@@ -149,6 +155,9 @@ def solve_distributed(builder, dim: int, N: int, *, solver: str = "ksp", comm=No
     nloc = r1 - r0
     A = PETSc.Mat().createAIJ(size=((nloc, dim), (nloc, dim)), csr=(indptr, indices, data), comm=comm)
     A.assemble()
+    del indptr, indices, data
+    release_free_memory()  # the assembly temporaries, before the factorisation allocates
+    _stage("assembled")
     x = A.createVecRight()
     eigenvalue = float("nan")
     objs = [A, x]
@@ -163,19 +172,35 @@ def solve_distributed(builder, dim: int, N: int, *, solver: str = "ksp", comm=No
             ksp = PETSc.KSP().create(comm=comm)
             objs.append(ksp)
             ksp.setOperators(A)
-            ksp.setType("preonly")
             pc = ksp.getPC()
-            pc.setType("lu")
-            pc.setFactorSolverType("mumps")
+            if size == 1:
+                ksp.setType("preonly")
+                pc.setType("lu")
+                pc.setFactorSolverType("mumps")
+            else:
+                _block_jacobi(ksp)
             ksp.setTolerances(rtol=tol, atol=0.0, max_it=10000)
             ksp.setOptionsPrefix(OPTIONS_PREFIX)
             ksp.setFromOptions()
+            ksp.setUp()
+            _stage("factored")
             ksp.solve(b, x)
             code = ksp.getConvergedReason()
+            if code < 0 and size > 1 and not _user_chose_solver(petsc_options):
+                # the block-Jacobi GMRES did not converge: fall back to the distributed MUMPS LU of the whole system
+                ksp.reset()
+                ksp.setOperators(A)
+                ksp.setType("preonly")
+                ksp.getPC().setType("lu")
+                ksp.getPC().setFactorSolverType("mumps")
+                ksp.setUp()
+                ksp.solve(b, x)
+                code = ksp.getConvergedReason()
             converged = _reason_name(PETSc.KSP.ConvergedReason, code)
             iterations = int(ksp.getIterationNumber())
             method = f"petsc-ksp({ksp.getType()}+{ksp.getPC().getType()})"
             ok = code > 0
+            solver_obj = ksp
         elif solver == "eps":
             eps = SLEPc.EPS().create(comm=comm)
             objs.append(eps)
@@ -185,8 +210,7 @@ def solve_distributed(builder, dim: int, N: int, *, solver: str = "ksp", comm=No
             eps.setWhichEigenpairs(SLEPc.EPS.Which.TARGET_MAGNITUDE)
             # Shift-and-invert just below 0, not at 0: L itself is exactly singular and MUMPS may stop on the zero
             # pivot (INFOG(1) = -10). A shift of 1e-10 of the operator's scale keeps 0 the nearest eigenvalue by far.
-            scale = comm.allreduce(float(np.max(np.abs(data))) if len(data) else 0.0, op=_mpi_max())
-            eps.setTarget(-1e-10 * scale)
+            eps.setTarget(-1e-10 * op_scale)
             eps.setTolerances(tol=tol, max_it=1000)
             st = eps.getST()
             st.setType(SLEPc.ST.Type.SINVERT)
@@ -197,6 +221,7 @@ def solve_distributed(builder, dim: int, N: int, *, solver: str = "ksp", comm=No
             eps.setOptionsPrefix(OPTIONS_PREFIX)
             eps.setFromOptions()
             eps.solve()
+            _stage("factored")
             nconv = eps.getConverged()
             code = eps.getConvergedReason()
             converged = _reason_name(SLEPc.EPS.ConvergedReason, code)
@@ -210,39 +235,138 @@ def solve_distributed(builder, dim: int, N: int, *, solver: str = "ksp", comm=No
                 eigenvalue = float(np.real(lam))
             else:
                 converged = f"{converged}(nconv=0)"
+            solver_obj = eps
         else:
             raise ValueError(f"solver must be 'ksp' or 'eps', got {solver!r}")
-        # gather the solution to every rank, in global order
+        _stage("solved")
+        # Free the factorisation before anything of size dim is gathered: the peak stays that of the solve.
+        objs.remove(solver_obj)
+        # Drop the Python references to the PC/ST *before* destroying their owner: petsc4py otherwise keeps the PC,
+        # and with it the whole factorisation, alive until the end of the call (measured: 100 MB at N = 600)
+        pc = st = sk = None  # noqa: F841
+        solver_obj.destroy()
+        solver_obj = ksp = eps = None  # noqa: F841
+        release_free_memory()
+        # normalise in place: Tr rho is a sum over the population rows, all on the first rank(s)
+        xl = x.getArray()
+        npop = max(0, min(r1, N) - r0)
+        trace = comm.allreduce(float(xl[:npop].sum()) if npop else 0.0, op=_mpi_sum())
+        if ok and trace != 0.0 and np.isfinite(trace):
+            xl /= trace
+        del xl
+        # residual ||L x||: A x with this rank's rows (row 0 of A is the trace functional: its L row is added below)
+        y = A.createVecLeft()
+        objs.append(y)
+        A.mult(x, y)
+        yl = y.getArray(readonly=True)
+        res2_local = float(yl[1:] @ yl[1:]) if row0 is not None else float(yl @ yl)
+        del yl
+        for o in (y, A):
+            objs.remove(o)
+            o.destroy()
+        release_free_memory()
+        # gather the solution to every rank, in global order (the steady state is returned on every rank)
         scatter, xall = PETSc.Scatter.toAll(x)
         objs += [scatter, xall]
         scatter.scatter(x, xall, addv=PETSc.InsertMode.INSERT_VALUES, mode=PETSc.ScatterMode.FORWARD)
         xfull = np.array(xall.getArray(readonly=True), dtype=float)
-        trace = float(xfull[:N].sum())
-        if ok and trace != 0.0 and np.isfinite(trace):
-            xfull /= trace
-        # residual ||L x|| with the original operator rows of this rank
-        local = block @ xfull
-        res2 = comm.allreduce(float(local @ local), op=_mpi_sum())
+        _stage("gathered")
+        if row0 is not None:
+            res2_local += float((row0 @ xfull)[0] ** 2)
+        res2 = comm.allreduce(res2_local, op=_mpi_sum())
         return xfull, {"residual": float(np.sqrt(res2)), "converged": converged, "iterations": iterations,
-                       "eigenvalue": eigenvalue, "method": method, "ok": bool(ok), "ranks": size}
+                       "eigenvalue": eigenvalue, "method": method, "ok": bool(ok), "ranks": size, "rows": (r0, r1)}
     finally:
         for o in objs:
             o.destroy()
         opts = PETSc.Options()
-        for key in added:  # user options of this call must not leak into the next solve
-            opts.delValue(key)
+        for key in added + _BJACOBI_SET:  # options of this call must not leak into the next solve
+            if opts.hasName(key):
+                opts.delValue(key)
+        _BJACOBI_SET.clear()
+
+
+#: Weight of a coherence row relative to a population row's N when rows are split over ranks. A coherence row has
+#: ~4 nonzeros (box, N = 600) but costs more than that in the factorisation (one small front each); 10 balanced the
+#: measured peak memory of two ranks at N = 600 (84.5 / 84.1 MB; 4 gave 75 / 96, equal rows 102 / 89).
+COHERENCE_ROW_WEIGHT = 10.0
+
+
+def row_split(dim: int, N: int, size: int, rank: int) -> tuple[int, int]:
+    """Rows ``[r0, r1)`` of ``rank``: contiguous blocks of about equal memory cost rather than equal rows.
+
+    The N population rows are dense (~N entries each) and all come first; an equal-rows split gave the first rank
+    50% more nonzeros than the second at N = 600, and 15% more peak memory.
+    Boundaries inside the coherences fall on a Re row, so that no (Re, Im) pair is split.
+    """
+    if size == 1 or dim <= N:
+        return block_range(dim, size, rank)
+    w_pop, w_coh = float(N), COHERENCE_ROW_WEIGHT
+    total = N * w_pop + (dim - N) * w_coh
+
+    def boundary(k: int) -> int:
+        if k <= 0:
+            return 0
+        if k >= size:
+            return dim
+        target = total * k / size
+        if target <= N * w_pop:
+            return int(round(target / w_pop))
+        r = N + int(round((target - N * w_pop) / w_coh))
+        return min(dim, N + 2 * ((r - N + 1) // 2))
+
+    return boundary(rank), boundary(rank + 1)
+
+
+def _block_jacobi(ksp) -> None:
+    """GMRES preconditioned by block Jacobi with one exact LU (MUMPS, sequential) per rank.
+
+    Why not MUMPS on the whole distributed system: its analysis is centralised on rank 0 (ICNTL(28) = 1; the
+    parallel analysis with PT-Scotch returned NaN here) and the maximum transversal is off for distributed input, so
+    at N = 600 on 2 ranks rank 0 needed more memory than a single rank for the whole problem. Here every rank
+    factorises only its own diagonal block. The population rows (the rate-equation part that needs an exact solve)
+    all sit in the first rank's block; the coherences only decay, and their couplings across the rank boundary are
+    what GMRES corrects (one iteration when they vanish, as for non-degenerate spectra).
+    """
+    ksp.setType("gmres")
+    ksp.setGMRESRestart(50)
+    pc = ksp.getPC()
+    pc.setType("bjacobi")
+    from petsc4py import PETSc
+
+    opts = PETSc.Options()
+    for key, val in (("ss_sub_ksp_type", "preonly"), ("ss_sub_pc_type", "lu"),
+                     ("ss_sub_pc_factor_mat_solver_type", "mumps"), ("ss_sub_mat_mumps_icntl_7", "0")):
+        if not opts.hasName(key):
+            opts[key] = val
+            _BJACOBI_SET.append(key)
+
+
+#: Options set by :func:`_block_jacobi` (removed again after the solve).
+_BJACOBI_SET: list[str] = []
+
+
+def _user_chose_solver(petsc_options) -> bool:
+    """True when the user's options pick the KSP or PC themselves (then no automatic fallback)."""
+    keys = parse_options(petsc_options)
+    return any(k.startswith(("ss_ksp_type", "ss_pc_type")) for k in keys)
+
+
+def _stage(label: str) -> None:
+    """Print this rank's peak and current RSS at a stage of the solve when ``MPIHEAT_MEMTRACE`` is set (profiling)."""
+    import os
+
+    if not os.environ.get("MPIHEAT_MEMTRACE"):
+        return
+    from ..parallel import rss_mb
+
+    print(f"MEMTRACE {label} peak_mb {rss_mb('VmHWM'):.1f} rss_mb {rss_mb('VmRSS'):.1f}", flush=True)
 
 
 def _mpi_sum():
     from mpi4py import MPI
 
     return MPI.SUM
-
-
-def _mpi_max():
-    from mpi4py import MPI
-
-    return MPI.MAX
 
 
 def _mpi_max():

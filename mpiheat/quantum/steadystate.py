@@ -130,17 +130,30 @@ def _min_eig(rho: np.ndarray) -> float:
     return float(np.linalg.eigvalsh(rho)[0])
 
 
-def generator_currents(builder: Callable, pb: _Problem, x: np.ndarray, tr=None) -> tuple[float, float]:
-    """``J_L = Tr[D_L(rho) H]``, ``J_R = -Tr[D_R(rho) H]`` from the population rows of a registered generator."""
+def generator_currents(builder: Callable, pb: _Problem, x: np.ndarray, tr=None, *, rows: tuple[int, int] | None = None,
+                       comm=None) -> tuple[float, float]:
+    """``J_L = Tr[D_L(rho) H]``, ``J_R = -Tr[D_R(rho) H]`` from the population rows of a registered generator.
+
+    With ``rows = (r0, r1)`` (this rank's block of a distributed operator) only the population rows inside it are
+    built and the partial sums are added over ``comm``: the rows are never duplicated on every rank.
+    """
     N = pb.spectrum.N
+    lo, hi = (0, N) if rows is None else (max(int(rows[0]), 0), min(int(rows[1]), N))
     E = np.asarray(pb.spectrum.E, dtype=float)
     out = []
     for bath, s in (("L", 1.0), ("R", -1.0)):
-        kw = {"tr": tr} if builder is liouvillian_csr else {}
-        D = builder(pb.spectrum, pb.T_L, pb.T_R, gamma=pb.gamma, eta=pb.eta, omega_c=pb.omega_c, rows=(0, N),
-                    baths=bath, hamiltonian=False, **kw)
-        # E - E_0: the same number (trace preservation), with less cancellation
-        out.append(s * float((E - E[0]) @ (D @ x)))
+        part = 0.0
+        if hi > lo:
+            kw = {"tr": tr} if builder is liouvillian_csr else {}
+            D = builder(pb.spectrum, pb.T_L, pb.T_R, gamma=pb.gamma, eta=pb.eta, omega_c=pb.omega_c, rows=(lo, hi),
+                        baths=bath, hamiltonian=False, **kw)
+            # E - E_0: the same number (trace preservation), with less cancellation
+            part = s * float((E[lo:hi] - E[0]) @ (D @ x))
+        out.append(part)
+    if comm is not None and rows is not None:
+        from mpi4py import MPI
+
+        out = [comm.allreduce(v, op=MPI.SUM) for v in out]
     return out[0], out[1]
 
 
@@ -249,17 +262,25 @@ class PetscSolver:
     def solve(self, pb: _Problem) -> SteadyState:
         t0 = time.perf_counter()
         N = pb.spectrum.N
-        tr = transitions(pb.spectrum) if self.builder is liouvillian_csr else None
-        kw = {"tr": tr} if tr is not None else {}
 
         def build(rows):
+            # the O(N^2) transition list is made here and dropped with the build: not held through the solve
             return self.builder(pb.spectrum, pb.T_L, pb.T_R, gamma=pb.gamma, eta=pb.eta, omega_c=pb.omega_c,
-                                rows=rows, baths="LR", hamiltonian=True, **kw)
+                                rows=rows, baths="LR", hamiltonian=True)
 
         x, info = self.backend.solve_distributed(build, real_dim(N), N, solver=self.solver, comm=self.comm,
                                                  petsc_options=self.petsc_options, tol=self.tol)
+        # each rank builds only the population rows it owns; partial currents are summed over the communicator
+        from ..parallel import get_comm
+
+        rows = info.get("rows")
+        tr = transitions(pb.spectrum) if self.builder is liouvillian_csr and rows[0] < N else None
+        JL, JR = generator_currents(self.builder, pb, x, tr, rows=rows, comm=get_comm(self.comm))
+        del tr
+        self.backend._stage("currents")
         rho = real_to_rho(x, N)
-        JL, JR = generator_currents(self.builder, pb, x, tr)
+        del x
+        self.backend._stage("rho")
         return SteadyState(rho=rho, J_L=JL, J_R=JR, residual=info["residual"], residual_kind="l2(Lx)",
                            trace=float(np.real(np.trace(rho))), rho_min_eig=_min_eig(rho),
                            converged=info["converged"], iterations=info["iterations"],
