@@ -10,7 +10,12 @@ T_L = 1000, T_R = 1):
 * ``pauli_sweep``: 41-point sweep T_R = logspace(-2, 3, 41) at N = 100 (vectorised batched LU).
 * ``scipy`` / ``petsc-np1`` / ``petsc-np2``: one full-Liouvillian steady state in the real representation, including
   building the operator and the heat currents (PETSc runs are separate ``mpirun`` processes; time measured inside,
-  after imports). Peak memory per rank from ``getrusage(RUSAGE_SELF).ru_maxrss``.
+  after imports).
+* Memory per rank (issue 12): ``mem_mb`` = the N-dependent peak of each rank, i.e. peak RSS (``VmHWM``) minus the
+  same process's RSS after imports, MPI/PETSc initialisation and a warm-up solve at N = 4 (the peak is reset there
+  through ``/proc/self/clear_refs``); the spectrum is built inside the measured part. Measured the same way for
+  ``pauli`` and ``scipy-mem`` (one process each, sizes ``--mem-sizes``) and the PETSc KSP runs at 1 and 2 ranks.
+  ``mem_ratio`` rows: largest 2-rank value / 1-rank value at each N (target <= 0.6 at N = 600).
 * ``qutip``: ``qutip.steadystate`` (QuTiP 5, default ``method="direct"``) on the identical operator, handed over as a
   complex column-stacked superoperator (:func:`liouvillian_complex_csr`); its time excludes building that operator.
   Accuracy of every method = relative deviation of J from the Pauli value (exact for this Lindblad equation).
@@ -35,6 +40,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from mpiheat.parallel import reset_peak_rss, rss_mb  # noqa: E402
 from mpiheat.quantum.calibrate import calibrate_gamma  # noqa: E402
 from mpiheat.quantum.lindblad import (  # noqa: E402
     bath_rates,
@@ -55,34 +61,84 @@ def maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def cpu_model() -> str:
+    """CPU model name from /proc/cpuinfo (empty if unknown)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def mem_total_gb() -> float:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) / 1024.0**2
+    except OSError:
+        pass
+    return float("nan")
+
+
 def worker(N: int, solver: str, gamma: float) -> None:
-    """Run inside mpirun: one distributed solve, print JSON from rank 0."""
+    """Run inside mpirun: one distributed solve, print JSON from rank 0 (time, peak memory per rank)."""
     from mpi4py import MPI
 
     comm = MPI.COMM_WORLD
-    spec = box_spectrum(N)
     steadystate(box_spectrum(4), T_L, T_R, gamma=gamma, eta=ETA, equation="lindblad", backend="petsc",
                 solver=solver, comm=comm)  # warm-up: imports, PETSc initialisation
+    base = rss_mb("VmRSS")
+    reset_peak_rss()
     comm.Barrier()
     t0 = time.perf_counter()
+    spec = box_spectrum(N)
     r = steadystate(spec, T_L, T_R, gamma=gamma, eta=ETA, equation="lindblad", backend="petsc", solver=solver,
                     comm=comm)
     dt = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
     rss = comm.gather(maxrss_mb(), root=0)
+    mem = comm.gather(rss_mb("VmHWM") - base, root=0)
+    bases = comm.gather(base, root=0)
     if comm.rank == 0:
-        print("RESULT" + json.dumps({"seconds": dt, "maxrss_mb": rss, "J": r.J_L, "J_R": r.J_R,
-                                     "residual": r.residual, "converged": r.converged, "method": r.method}))
+        print("RESULT" + json.dumps({"seconds": dt, "maxrss_mb": rss, "mem_mb": mem, "base_mb": bases, "J": r.J_L,
+                                     "J_R": r.J_R, "residual": r.residual, "converged": r.converged,
+                                     "method": r.method}))
 
 
-def run_petsc(N: int, ranks: int, gamma: float, solver: str = "ksp") -> dict:
-    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-               OMPI_MCA_rmaps_base_oversubscribe="1", OMP_NUM_THREADS="1")
-    cmd = ["mpirun", "-n", str(ranks), sys.executable, __file__, "--worker", str(N), solver, repr(gamma)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=3600)
+def mem_worker(N: int, method: str, gamma: float) -> None:
+    """One process: ``pauli`` or ``scipy`` (Lindblad) steady state at N; prints time and N-dependent peak memory."""
+    equation, backend = ("pauli", "scipy") if method == "pauli" else ("lindblad", "scipy")
+    steadystate(box_spectrum(4), T_L, T_R, gamma=gamma, eta=ETA, equation=equation, backend=backend)  # warm-up
+    base = rss_mb("VmRSS")
+    reset_peak_rss()
+    t0 = time.perf_counter()
+    r = steadystate(box_spectrum(N), T_L, T_R, gamma=gamma, eta=ETA, equation=equation, backend=backend)
+    dt = time.perf_counter() - t0
+    print("RESULT" + json.dumps({"seconds": dt, "mem_mb": [rss_mb("VmHWM") - base], "base_mb": [base], "J": r.J_L,
+                                 "residual": r.residual, "method": r.method}))
+
+
+def _env() -> dict:
+    return dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+                OMPI_MCA_rmaps_base_oversubscribe="1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+
+
+def _result(proc) -> dict:
     lines = [s for s in proc.stdout.splitlines() if s.startswith("RESULT")]
     if proc.returncode != 0 or not lines:
         return {"error": (proc.stderr or proc.stdout)[-2000:]}
     return json.loads(lines[0][len("RESULT"):])
+
+
+def run_petsc(N: int, ranks: int, gamma: float, solver: str = "ksp") -> dict:
+    cmd = ["mpirun", "-n", str(ranks), sys.executable, __file__, "--worker", str(N), solver, repr(gamma)]
+    return _result(subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=_env(), timeout=3600))
+
+
+def run_mem(N: int, method: str, gamma: float) -> dict:
+    cmd = [sys.executable, __file__, "--mem-worker", str(N), method, repr(gamma)]
+    return _result(subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=_env(), timeout=3600))
 
 
 def qutip_end_to_end(qutip, N: int, gamma: float) -> list[dict]:
@@ -133,10 +189,17 @@ def main() -> None:
     # gamma is passed to the workers: recomputing it there can differ in the 11th digit (threaded BLAS rounding,
     # amplified 1e4 by the finite-difference calibration), which would show up as a spurious J difference
     ap.add_argument("--worker", nargs=3, metavar=("N", "SOLVER", "GAMMA"), help=argparse.SUPPRESS)
+    ap.add_argument("--mem-worker", nargs=3, metavar=("N", "METHOD", "GAMMA"), help=argparse.SUPPRESS)
+    ap.add_argument("--mem-sizes", type=int, nargs="*", default=[100, 200, 400, 600],
+                    help="sizes of the one-process pauli / scipy time+memory runs")
+    ap.add_argument("--pauli-sizes", type=int, nargs="*", default=[100, 200, 400, 600, 1000, 2000])
     ap.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "quantum.json"))
     args = ap.parse_args()
     if args.worker:
         worker(int(args.worker[0]), args.worker[1], float(args.worker[2]))
+        return
+    if args.mem_worker:
+        mem_worker(int(args.mem_worker[0]), args.mem_worker[1], float(args.mem_worker[2]))
         return
 
     gamma = calibrate_gamma(ETA, 1000.0)
@@ -194,6 +257,20 @@ def main() -> None:
         for ranks in (1, 2):
             res = run_petsc(N, ranks, gamma)
             rows.append({"case": f"petsc-np{ranks}", "N": N, "ranks": ranks, **res})
+    # time and N-dependent peak memory of the one-process methods (fresh process per size)
+    for N in args.pauli_sizes:
+        rows.append({"case": "pauli", "N": N, "ranks": 1, **run_mem(N, "pauli", gamma)})
+    for N in args.mem_sizes:
+        rows.append({"case": "scipy-mem", "N": N, "ranks": 1, **run_mem(N, "scipy", gamma)})
+    # memory per rank, 2 ranks vs 1 (PETSc KSP path; target <= 0.6 at N = 600)
+    for N in sorted({r["N"] for r in rows if r["case"] in ("petsc-np1", "petsc-np2")}):
+        m1 = [r for r in rows if r["case"] == "petsc-np1" and r["N"] == N and "mem_mb" in r]
+        m2 = [r for r in rows if r["case"] == "petsc-np2" and r["N"] == N and "mem_mb" in r]
+        if m1 and m2:
+            one, two = max(m1[-1]["mem_mb"]), max(m2[-1]["mem_mb"])
+            rows.append({"case": "mem_ratio", "N": N, "mem_np1_mb": one, "mem_np2_mb": m2[-1]["mem_mb"],
+                         "ratio": two / one if one > 0 else float("nan"), "target": 0.6,
+                         "note": "largest 2-rank N-dependent peak / 1-rank N-dependent peak (PETSc KSP)"})
 
     # speed-up against the peer at equal N (best of our methods)
     for N in args.sizes:
@@ -208,11 +285,17 @@ def main() -> None:
                          "note": "ours incl. building L and currents vs qutip.steadystate on the pre-built L"})
 
     meta = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
+            "cpu_model": cpu_model(), "mem_total_gb": mem_total_gb(),
             "eta": ETA, "gamma": gamma, "T_L": T_L, "T_R": T_R, "date": time.strftime("%Y-%m-%d %H:%M:%S")}
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    print(f"{'case':<18}{'N':>6}{'ranks':>6}{'seconds':>10}{'rel_err(J)':>12}{'maxrss MB/rank':>22}")
+    print(f"{'case':<18}{'N':>6}{'ranks':>6}{'seconds':>10}{'rel_err(J)':>12}{'maxrss MB/rank':>18}"
+          f"{'N-dep. peak MB/rank':>22}")
     for r in rows:
+        if r["case"] == "mem_ratio":
+            print(f"{'mem 2 ranks/1':<18}{r['N']:>6}{'':>6}{r['ratio']:>10.2f}   (1 rank {r['mem_np1_mb']:.0f} MB, "
+                  f"2 ranks {', '.join(f'{v:.0f}' for v in r['mem_np2_mb'])} MB; target <= {r['target']})")
+            continue
         if r["case"] == "speedup_end_to_end":
             print(f"{'speedup e2e':<18}{r['N']:>6}{'':>6}{r['ratio']:>10.0f}x  (QuTiP building L from c_ops)")
             continue
@@ -221,9 +304,10 @@ def main() -> None:
                   f"factorisation {r['ratio_full_factorisation']:.1f}x; solve only {r['ratio_solve_only']:.1f}x)")
             continue
         rss = ",".join(f"{v:.0f}" for v in r.get("maxrss_mb", [])) if "maxrss_mb" in r else ""
+        mem = ",".join(f"{v:.0f}" for v in r.get("mem_mb", [])) if "mem_mb" in r else ""
         err = f"{r['rel_err']:.1e}" if "rel_err" in r else ("ERROR" if "error" in r else "")
         sec = f"{r['seconds']:.3f}" if "seconds" in r else "-"
-        print(f"{r['case']:<18}{r['N']:>6}{r.get('ranks', 1):>6}{sec:>10}{err:>12}{rss:>22}")
+        print(f"{r['case']:<18}{r['N']:>6}{r.get('ranks', 1):>6}{sec:>10}{err:>12}{rss:>18}{mem:>22}")
     print(f"written {args.output}")
 
 
