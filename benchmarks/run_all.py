@@ -1,5 +1,6 @@
 """``make bench``: run every ``benchmarks/bench_*.py`` in turn (each prints a table and writes JSON to
-``benchmarks/results/``), then print a one-line index of the JSON files written.
+``benchmarks/results/``), draw the scaling plots from those JSON files (:mod:`benchmarks.plots`: PNGs in the same
+directory), then print a one-line index of the files written.
 
 ``python benchmarks/run_all.py classical quantum`` runs only the named benchmarks.
 """
@@ -28,7 +29,12 @@ def main(argv=None) -> int:
         print(f"=== {s.name}: exit {rc}, {time.time() - t0:.0f} s ===", flush=True)
         if rc:
             failed.append(s.name)
+    print("\n=== plots.py ===", flush=True)
+    rc = subprocess.call([sys.executable, str(HERE / "plots.py")], cwd=HERE.parent)
+    if rc:
+        failed.append("plots.py")
     print("\nJSON results:", ", ".join(sorted(p.name for p in (HERE / "results").glob("*.json"))))
+    print("plots:", ", ".join(sorted(p.name for p in (HERE / "results").glob("*.png"))))
     if failed:
         print("failed:", ", ".join(failed))
     return 1 if failed else 0
