@@ -243,7 +243,7 @@ class TemperaturesSection:
 class ClassicalSection:
     trajectories: int = _key(8, lambda v: _int(v, lo=2),
                              "independent trajectories per point (jackknife blocks, at least 2)")
-    collisions: int = _key(100_000, lambda v: _int(v, lo=1), "bath collisions per trajectory after warm-up")
+    collisions: int = _key(100_000, lambda v: _int(v, lo=2), "bath collisions per trajectory after warm-up (>= 2)")
     warmup: int = _key(1000, lambda v: _int(v, lo=0), "bath collisions discarded per trajectory")
     seed: int = _key(0, lambda v: _int(v, lo=0), "master seed (trajectory i of point p: SeedSequence(seed, (p, i)))")
     method: str = _key("md", _choice("md", "transfer"), "md (molecular dynamics) | transfer (exact, 1 particle)")

@@ -149,6 +149,9 @@ def _main(argv: list[str] | None) -> int:
     # Validate before MPI start-up work or any heavy import: bad input fails fast, on every rank alike.
     try:
         cfg = load_job(args.job, args.set, args.output)
+        from mpiheat.resources import check_memory
+
+        check_memory(cfg)  # peak memory per rank vs what a rank may use; world size from the launcher's environment
     except JobError as e:
         if _world_rank() == 0:
             print(f"error: {e}", file=sys.stderr)
