@@ -250,3 +250,80 @@ def test_complex_export_and_unreduced_solve_agree():
     b = steadystate(spec, 300.0, 3.0, equation="lindblad", reduce=False, **KW)
     assert "component 30/900" in a.method and b.method == "scipy-splu"
     assert np.max(np.abs(a.rho - b.rho)) <= 1e-14 and abs(a.J_L / b.J_L - 1) <= 1e-12
+
+
+def _one_shot_csr(spec: Spectrum, T_L: float, T_R: float, rows, baths: str = "LR", hamiltonian: bool = True):
+    """The assembly before issue 12 (all transition pairs at once, one COO for the whole block): the reference the
+    chunked builder must reproduce bit for bit."""
+    import scipy.sparse as sp
+
+    from mpiheat.quantum import lindblad as lb
+
+    N = spec.N
+    dim = N * N
+    r0, r1 = rows
+    tr = lb.transitions(spec)
+    rates = lb.bath_rates(tr.group_omega, T_L, T_R, **KW)
+    zero = np.zeros_like(tr.group_omega)
+    rates = lb.BathRates(down_L=rates.down_L if "L" in baths else zero, up_L=rates.up_L if "L" in baths else zero,
+                         down_R=rates.down_R if "R" in baths else zero, up_R=rates.up_R if "R" in baths else zero)
+    a_range = lb._first_index_range(N, r0, r1)
+    R, C, V = [], [], []
+    if baths:
+        for v, out in zip(lb._to_real_coo(N, *lb._dissipator_coo(spec, tr, rates, a_range=a_range,
+                                                                    diag_only=r1 <= N)), (R, C, V)):
+            out.append(v)
+    if hamiltonian:
+        for v, out in zip(lb._hamiltonian_coo(spec, a_range), (R, C, V)):
+            out.append(v)
+    rr, cc, vv = (np.concatenate(x) for x in (R, C, V))
+    sel = (rr >= r0) & (rr < r1)
+    block = sp.coo_matrix((vv[sel], (rr[sel] - r0, cc[sel])), shape=(r1 - r0, dim)).tocsr()
+    block.sum_duplicates()
+    block.sort_indices()
+    return block
+
+
+@pytest.mark.parametrize("make", [lambda: box_spectrum(13), generic_spectrum, pair_spectrum])
+def test_chunked_assembly_is_bit_identical_to_one_shot(make, monkeypatch):
+    """Issue 12: the block is assembled chunk by chunk (memory of one chunk, pairs selected per block), yet every
+    stored value, index and row pointer equals the one-shot assembly, for tiny chunks and any row block."""
+    from mpiheat.quantum import lindblad as lb
+
+    spec = make()
+    N = spec.N
+    dim = N * N
+    monkeypatch.setattr(lb, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(lb, "CHUNK_PAIRS", 5)
+    for T_L, T_R in ((20.0, 1.0), (1000.0, 0.05)):
+        for baths, ham in (("LR", True), ("L", False), ("R", False), ("", True)):
+            for rows in ((0, dim), (0, N), (0, dim // 2), (dim // 2, dim), (N - 1, N + 5), (3, dim - 2)):
+                ref = _one_shot_csr(spec, T_L, T_R, rows, baths, ham)
+                new = liouvillian_csr(spec, T_L, T_R, rows=rows, baths=baths, hamiltonian=ham, **KW)
+                assert new.shape == ref.shape
+                assert np.array_equal(new.indptr, ref.indptr) and np.array_equal(new.indices, ref.indices)
+                assert np.array_equal(new.data.view(np.int64), ref.data.view(np.int64)), (rows, baths, ham)
+
+
+#: scipy Lindblad steady states computed with the one-shot assembly (commit f839689, numpy 1.24.2, scipy 1.10.1):
+#: (N, T_L, T_R) -> J_L, J_R, rho[1, 1], residual as float.hex()
+STORED = {(30, 1000.0, 1.0): ("0x1.8e8cac357f3f4p+10", "0x1.8e8cac357f401p+10", "0x1.c049cc74db56ep-4",
+                              "0x1.4ea40e32dba76p-47"),
+          (40, 50.0, 2.0): ("0x1.dedb725b6e24ep+3", "0x1.dedb725b6e24ap+3", "0x1.32f832996d5a2p-2",
+                            "0x1.4162fb72883dbp-52")}
+
+
+@pytest.mark.parametrize("key", sorted(STORED))
+def test_scipy_steady_state_unchanged_by_memory_work(key):
+    """Bit for bit on the stack the values were stored on (Debian numpy 1.24 / scipy 1.10), else to 1e-12."""
+    import scipy
+
+    N, T_L, T_R = key
+    r = steadystate(box_spectrum(N), T_L, T_R, equation="lindblad", backend="scipy", **KW)
+    got = (r.J_L, r.J_R, float(np.real(r.rho[1, 1])), r.residual)
+    want = tuple(float.fromhex(h) for h in STORED[key])
+    if (np.__version__, scipy.__version__) == ("1.24.2", "1.10.1"):
+        assert [g.hex() for g in got[:3]] == list(STORED[key][:3])
+        assert got[3].hex() == STORED[key][3]
+    else:
+        assert np.allclose(got[:3], want[:3], rtol=1e-12, atol=0)
