@@ -1,15 +1,20 @@
 """Distributed steady states with PETSc (KSP) and SLEPc (EPS). The only module that imports petsc4py/slepc4py.
 
 Every rank builds its own contiguous row block of the real-representation Liouvillian in CSR
-(:func:`mpiheat.quantum.lindblad.liouvillian_csr` or any builder with the same signature) and the matrix is assembled
-with ``PETSc.Mat().createAIJ(csr=...)``; nothing of size ``N**2 x N**2`` is ever held densely.
+(:func:`mpiheat.quantum.lindblad.liouvillian_csr` or any builder with the same signature; blocks split by
+:func:`row_split`) and the matrix is assembled with ``PETSc.Mat().createAIJ(csr=...)``; nothing of size
+``N**2 x N**2`` is ever held densely, and the scipy block is freed once PETSc holds the rows. The factorisation is
+destroyed before the solution is gathered (the steady state is returned on every rank), so the peak memory of a rank
+is that of its share of the solve. ``MPIHEAT_MEMTRACE=1`` prints each rank's peak/current RSS at every stage.
 
 Solvers (options prefix :data:`OPTIONS_PREFIX` = ``"ss_"``; every ``-ss_ksp_*``, ``-ss_pc_*``, ``-ss_eps_*``,
 ``-ss_st_*`` option is honoured through ``setFromOptions``):
 
 * ``"ksp"``: the trace-constrained system. Row 0 of L (a population balance row, redundant because L is trace
   preserving) is replaced by ``s * (1, ..., 1, 0, ...)`` on the populations, with ``s`` the largest diagonal magnitude
-  of L for conditioning, and ``L' x = s e_0`` is solved. Default: ``preonly`` + LU by MUMPS (parallel direct).
+  of L for conditioning, and ``L' x = s e_0`` is solved. Default on one rank: ``preonly`` + LU by MUMPS; on more
+  ranks: GMRES preconditioned by block Jacobi with one sequential MUMPS LU per rank (:func:`_block_jacobi`; memory
+  per rank falls with the ranks), falling back to the distributed MUMPS LU if GMRES does not converge.
 * ``"eps"``: the eigenvector of L with eigenvalue closest to 0, by Krylov-Schur with shift-and-invert at target 0
   (``TARGET_MAGNITUDE``), the inner solves by MUMPS LU; normalised to unit trace afterwards. L is singular, so the
   factorisation of ``L - 0 I`` has one tiny pivot in floating point, which is exactly what inverse iteration needs;
