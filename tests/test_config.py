@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -129,3 +130,84 @@ def test_cli_bad_override_and_option(tmp_path):
     proc = _cli([str(job), "--output", str(tmp_path / "missing_dir" / "x.h5")], tmp_path)
     assert proc.returncode == 2 and "does not exist" in proc.stderr
     assert not list(tmp_path.glob("**/*.h5"))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Issue 10: inputs that used to pass validation and fail late (or with a traceback) are refused up front.
+
+DIGITS400 = "9" * 400
+
+
+@pytest.mark.parametrize("override,key,words", [
+    ("classical.trajectories=1", "[classical] trajectories", ">= 2"),  # the jackknife needs two
+    ("classical.collisions=1", "[classical] collisions", ">= 2"),
+    (f"classical.collisions={DIGITS400}", "[classical] collisions", "400 characters"),
+    (f"classical.seed={DIGITS400}", "[classical] seed", "<= 9223372036854775807"),
+    (f"temperatures.T_L={DIGITS400}", "[temperatures] T_L", "too large"),
+    (f"job.checkpoint_interval=-{DIGITS400}", "[job] checkpoint_interval", "too large"),
+    (f"bath.steps=[1, {DIGITS400}]", "[bath] steps", "element 1"),
+    ("temperatures.T_R={logspace=[-2, 3, 1e9]}", "[temperatures] T_R", "logspace n"),
+    (f"temperatures.T_R={{logspace=[-2, 3, {DIGITS400}]}}", "[temperatures] T_R", "logspace n"),
+    ("temperatures.T_R={logspace=[-2, 3, 600000]}", "[bath] steps x [temperatures] T_R", "1200000 points"),
+    ('job.max_memory="lots"', "[job] max_memory", "4GiB"),
+])
+def test_late_failures_now_refused_up_front(tmp_path, override, key, words):
+    import tracemalloc
+
+    tracemalloc.start()
+    t0 = time.monotonic()
+    with pytest.raises(JobError) as e:
+        parse_job(good(tmp_path), "x.toml", [override])
+    dt = time.monotonic() - t0
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    msg = str(e.value)
+    assert msg.startswith(f"x.toml: {key}: ") and words in msg and "\n" not in msg and len(msg) < 400, msg
+    # Nothing beyond one allowed axis (<= 1e6 floats, ~32 MB as Python floats) was materialised: a logspace of 1e9
+    # would be 8 GB, a 1.2e6-point plan of dicts ~1 GB.
+    assert dt < 5 and peak < 64 * 2**20
+
+
+def test_output_path_limits(tmp_path):
+    long_name = "r" * 300 + ".h5"
+    with pytest.raises(JobError, match=r"\[job\] output: file name is 303 bytes long; the file system allows at most"):
+        parse_job(good(tmp_path), "x.toml", output=str(tmp_path / long_name))
+    # NAME_MAX counts bytes: 100 three-byte characters are 300 bytes.
+    with pytest.raises(JobError, match=r"file name is 303 bytes long"):
+        parse_job(good(tmp_path), "x.toml", output=str(tmp_path / ("€" * 100 + ".h5")))
+    deep = "/".join(["d" * 200] * 25) + "/r.h5"  # 5 kB > PATH_MAX (the folder need not exist for this check)
+    with pytest.raises(JobError, match=r"\[job\] output: path is \d+ bytes long; at most \d+ are allowed"):
+        parse_job(good(tmp_path), "x.toml", output="/" + deep)
+    with pytest.raises(JobError, match=r"\[job\] output: contains a NUL character"):
+        parse_job(good(tmp_path), "x.toml", output=str(tmp_path / "a\0b.h5"))
+    ok = "r" * 252 + ".h5"  # exactly 255 bytes: accepted (the temporary and lock names are derived safely)
+    assert parse_job(good(tmp_path), "x.toml", output=str(tmp_path / ok)).job.output.endswith(ok)
+
+
+def test_cli_long_output_name_refused_before_the_run(tmp_path):
+    job = tmp_path / "ok.toml"
+    job.write_text(good(tmp_path))
+    t0 = time.monotonic()
+    proc = _cli([str(job), "--output", str(tmp_path / ("r" * 260 + ".h5"))], tmp_path)
+    assert proc.returncode == 2 and time.monotonic() - t0 < 30
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "[job] output: file name is 263 bytes long" in lines[0], proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.toml"]
+
+
+@pytest.mark.parametrize("override,key", [
+    ("classical.trajectories=1", "[classical] trajectories"),
+    (f"classical.collisions={DIGITS400}", "[classical] collisions"),
+    ("temperatures.T_R={logspace=[-2, 3, 1e9]}", "[temperatures] T_R"),
+    ("classical.trajectories=1e9", "[classical] trajectories"),
+])
+def test_cli_reproducers_exit_2_one_line_fast(tmp_path, override, key):
+    job = tmp_path / "ok.toml"
+    job.write_text(good(tmp_path))
+    t0 = time.monotonic()
+    proc = _cli([str(job), "--set", override], tmp_path)
+    assert proc.returncode == 2 and time.monotonic() - t0 < 30
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {job}: {key}: "), proc.stderr
+    assert "Traceback" not in proc.stderr and "Error" not in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.toml"]
