@@ -277,6 +277,7 @@ def test_two_particle_heat_current(unequal100, equation):
 
 
 @pytest.mark.mpi
+@pytest.mark.petsc  # two ranks take the distributed (PETSc/SLEPc) solver
 def test_mpi_broadcast(mpirun):
     script = textwrap.dedent("""
         from mpi4py import MPI
