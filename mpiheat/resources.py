@@ -59,6 +59,7 @@ C_LINDBLAD = 300.0  # scipy: N = 200 / 400 / 800: +7.5 / +28 / +170 MiB (-> 196,
 C_REDFIELD = 750.0  # matrix-free GMRES(60) + cluster eigenvalue check: N = 200 / 300: +24 / +69 MiB (629, 804 B N^-2)
 C4_DENSE_EIG = 13.0  # Redfield dense eigenvalue check: N = 40: +30 MiB over N^4 = 2.56e6 -> 12.3 bytes
 C4_DENSE_PROPAGATE = 90.0  # relaxation, dense eig with eigenvectors: Redfield N = 20 / 30: +12 / +48 MiB (80, 62)
+C_RELAX_SAMPLE = 48.0  # relaxation: per output time, rho(t) complex N x N (16 N^2) + real states (2 x 8 N^2) + copies
 C_RELAX_BLOCKS = 1600.0  # relaxation, Lindblad block path: N = 80 / 160 / 240: +10 / +31 / +59 MiB
 C_PETSC_SHARED = 300.0  # PETSc Lindblad, distributed part (/ ranks per point); N = 700 on 2 ranks: +98 MiB per rank
 C_TWO_BASIS = 16.0  # two particles, levels 50 / 100 / 150 (n_b 1176 / 2080 / 2926): +56 / +84 / +110 MiB
@@ -256,12 +257,19 @@ def estimate(cfg: JobConfig, world_size: int = 1) -> Estimate:
         r = _ranks_per_point(cfg, size) if kind == "quantum" else 1
         for N in q.levels.values:
             for eq in (q.equation.values if kind in ("quantum", "scaling") else ("pauli",)):
+                bkey = "[quantum] levels"
                 if kind == "relaxation":
                     eq = q.equation.value if q.equation.value != "pauli" else "lindblad"
                     dense = eq == "redfield" or N <= 30
                     b = C4_DENSE_PROPAGATE * float(N) ** 4 if dense else C_RELAX_BLOCKS * float(N) ** 2
                     b = max(b, solver_bytes("pauli", N, masses=masses)[0])
                     desc = f"{eq} relaxation N = {N}" + (", dense spectral analysis" if dense else "")
+                    # rho(t) at every output time (complex N x N) and the real trajectory it comes from
+                    samples = C_RELAX_SAMPLE * float(N) ** 2 * cfg.relaxation.times
+                    if samples > b:
+                        desc += f", {cfg.relaxation.times} output times"
+                        bkey = "[relaxation] times"
+                    b += samples
                 else:
                     backend = q.backend if kind == "quantum" else "scipy"
                     if backend == "auto":
@@ -271,7 +279,7 @@ def estimate(cfg: JobConfig, world_size: int = 1) -> Estimate:
                     if backend == "petsc" and eq != "pauli":
                         parts["interpreter and libraries"] = BASE + BASE_PETSC
                 if b > work:
-                    work, wkey, wdesc = b, "[quantum] levels", f"{kind} {desc}"
+                    work, wkey, wdesc = b, bkey, f"{kind} {desc}"
     parts["solver"] = work
     if work >= parts["sweep"]:
         key, detail = wkey, wdesc or detail

@@ -121,6 +121,8 @@ def huge_jobs(draw, out):
         choices += ["levels", "levels_list", "two_particle_levels"]
     if kind == "classical":
         choices += ["trajectories"]
+    if kind == "relaxation":
+        choices += ["relaxation_times"]
     if "temperatures" in d:
         choices += ["logspace", "sweep_product"]
     for what in draw(st.lists(st.sampled_from(choices), min_size=1, max_size=3, unique=True)):
@@ -143,6 +145,8 @@ def huge_jobs(draw, out):
             d["system"] = {"particles": 2}
             d["quantum"]["levels"] = draw(st.integers(10**5, 10**12))
             d["quantum"]["kappa_classical"] = 1.0
+        elif what == "relaxation_times":
+            d["relaxation"]["times"] = draw(st.one_of(st.integers(10**9, 10**18), st.just(1e10)))
         elif what == "trajectories":
             d["classical"]["trajectories"] = draw(st.one_of(st.integers(10**9, 10**18), st.just(1e9)))
         elif what == "logspace":

@@ -233,3 +233,12 @@ def test_env_override_reaches_check(tmp_path):
     env.update(SLURM_STEP_NUM_TASKS="4", SLURM_STEP_TASKS_PER_NODE="4")
     proc, dt = _cli([str(job)], tmp_path, env=env)
     _assert_refused(proc, dt, tmp_path, "[quantum] levels", ("shared by 4 ranks on this node",))
+
+
+def test_relaxation_output_times_counted(tmp_path):
+    text = quantum(tmp_path, 30, "lindblad").replace('kind = "quantum"', 'kind = "relaxation"')
+    small = estimate(parse_job(text + '[relaxation]\nmodel = "quantum"\ntimes = 200\n', "x"), 1)
+    big = parse_job(text + '[relaxation]\nmodel = "quantum"\ntimes = 1e9\n', "x")
+    assert estimate(big, 1).total - small.total == pytest.approx(48.0 * 30**2 * (10**9 - 200), rel=1e-9)
+    with pytest.raises(JobError, match=r"x: \[relaxation\] times: estimated peak memory .*1000000000 output times"):
+        check_memory(big, 1)
