@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse.linalg as spla
 
-__all__ = ["bicgstab", "gmres", "trapezoid"]
+__all__ = ["bicgstab", "gmres"]
 
 
 def _rtol_keyword(solver: Callable) -> str:
@@ -68,7 +68,3 @@ def bicgstab(A: Any, b: np.ndarray, *, rtol: float, **kwargs: Any) -> tuple[np.n
         As for :func:`gmres`.
     """
     return spla.bicgstab(A, b, **{_BICGSTAB_RTOL: rtol}, **kwargs)
-
-
-# numpy 2.0 added ``trapezoid`` and numpy 2.4 removed ``trapz``; numpy 1.24 has only ``trapz``.
-trapezoid: Callable[..., Any] = getattr(np, "trapezoid", None) or np.trapz  # noqa: NPY201

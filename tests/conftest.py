@@ -1,7 +1,14 @@
-"""Shared test fixtures: environment pinning and an ``mpirun`` launcher for MPI tests."""
+"""Shared test fixtures: environment pinning, the MPI launcher for MPI tests, and the ``petsc``/``debian_stack`` marks.
+
+The suite runs on two stacks (``make test``): Debian's packages in ``.venv`` and the newest PyPI releases with the
+``mpich`` wheel in ``.venv-pypi`` (``MPIHEAT_STACK=pypi``). Tests that need petsc4py/slepc4py carry
+``@pytest.mark.petsc`` and skip, with the reason, where those optional packages are absent; tests that should run once
+only, on the Debian stack (the Slurm cluster tests use Debian's Open MPI), carry ``@pytest.mark.debian_stack``.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -9,7 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from mpiheat.launcher import mpiexec
+
 ROOT = Path(__file__).resolve().parents[1]
+STACK = os.environ.get("MPIHEAT_STACK", "debian")  # "pypi" in the second half of `make test`
+HAVE_PETSC = all(importlib.util.find_spec(m) is not None for m in ("petsc4py", "slepc4py"))  # found, not imported
 
 # Deterministic single-threaded BLAS, a shared numba cache, and OpenMPI settings for root/oversubscription.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -34,12 +45,33 @@ subprocess.Popen.__init__ = _popen_init_clean_env
 
 
 def run_mpi(n: int, args: list[str], timeout: float = 600, check: bool = True, **kw) -> subprocess.CompletedProcess:
-    """Run ``mpirun -n n python ARGS...`` with this interpreter; return the completed process."""
-    cmd = ["mpirun", "-n", str(n), sys.executable, *args]
+    """Run ``MPIEXEC -n n python ARGS...`` with this interpreter; return the completed process.
+
+    ``MPIEXEC`` is the launcher of the MPI library this interpreter's mpi4py loads (:func:`mpiheat.launcher.mpiexec`):
+    Debian's Open MPI ``mpiexec`` in ``.venv``, the ``mpich`` wheel's in ``.venv-pypi``.
+    """
+    cmd = mpiexec(n, sys.executable, *args)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=kw.pop("cwd", ROOT), **kw)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "petsc: needs petsc4py and slepc4py (the optional extra mpiheat[petsc])")
+    config.addinivalue_line("markers", "debian_stack: runs once, on the Debian stack only (MPIHEAT_STACK unset)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    no_petsc = pytest.mark.skip(reason=f"needs petsc4py/slepc4py (optional extra mpiheat[petsc]), not installed in "
+                                       f"this stack ({STACK}); they run on the Debian stack")
+    other_stack = pytest.mark.skip(reason=f"runs once, on the Debian stack (Debian's Open MPI); this is the {STACK} "
+                                          f"stack")
+    for item in items:
+        if not HAVE_PETSC and item.get_closest_marker("petsc"):
+            item.add_marker(no_petsc)
+        if STACK != "debian" and item.get_closest_marker("debian_stack"):
+            item.add_marker(other_stack)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.integrate import trapezoid  # np.trapz is gone in numpy 2.4; scipy has had this name since 1.6
 
 from mpiheat.quantum.observables import density_integral, expect_P_R, participation_ratio
 from mpiheat.quantum.spectrum import box_spectrum
@@ -48,8 +49,8 @@ def test_analytic_integral_equals_quadrature_for_coherent_state():
     x = np.linspace(0, L, 20001)
     psi = box_functions(N, L)(x)
     dens = np.einsum("ix,ij,jx->x", psi, rho.real, psi)
-    assert np.trapz(dens, x) == pytest.approx(1.0, rel=1e-8)  # normalisation: Tr rho = 1
-    assert np.trapz(dens**2, x) == pytest.approx(exact, rel=1e-7)
+    assert trapezoid(dens, x) == pytest.approx(1.0, rel=1e-8)  # normalisation: Tr rho = 1
+    assert trapezoid(dens**2, x) == pytest.approx(exact, rel=1e-7)
 
 
 def test_expect_P_R_values_and_L_cubed_law():

@@ -13,8 +13,7 @@ import pytest
 from mpiheat.quantum.spectrum import box_spectrum
 from mpiheat.quantum.steadystate import steadystate
 
-pytest.importorskip("petsc4py")
-pytest.importorskip("slepc4py")
+pytestmark = pytest.mark.petsc  # skips, with the reason, where petsc4py/slepc4py are absent (tests/conftest.py)
 
 from tests.conftest import run_mpi  # noqa: E402
 

@@ -214,6 +214,7 @@ def test_eigenvalue_check_beyond_dense_limit(caplog):
         rf.redfield_steadystate(sp, gamma=0.1, check_eigs="lanczos", **PARAMS)
 
 
+@pytest.mark.petsc
 def test_equal_temperatures_no_current_and_backends_agree():
     sp = box_spectrum(16)
     eq = rf.redfield_steadystate(sp, 5.0, 5.0, gamma=1e-3, eta=-2.25, check_eigs=False)
@@ -244,6 +245,7 @@ if MPI.COMM_WORLD.rank == 0:
 """
 
 
+@pytest.mark.petsc
 def test_petsc_two_ranks_equals_one_process(tmp_path, mpirun):
     script = tmp_path / "rf_mpi.py"
     script.write_text(MPI_SCRIPT)
