@@ -612,7 +612,10 @@ def _cross_checks(kind: str, s: dict, raw: dict, source: str, check_output: bool
     if not (isinstance(br, (list, tuple)) and len(br) == 2 and all(_is_num(x) and x > 0 for x in br)
             and br[1] > br[0]):
         raise JobError(source, "[calibrate] beta_range", f"must be [T_lo, T_hi] with 0 < T_lo < T_hi, got {_short(br)}")
-    cal["beta_range"] = (float(br[0]), float(br[1]))
+    try:
+        cal["beta_range"] = (_num(br[0]), _num(br[1]))
+    except _Bad as e:
+        raise JobError(source, "[calibrate] beta_range", str(e)) from None
 
     q = s["quantum"]
     if kind in ("quantum", "calibrate", "scaling") or (kind == "relaxation" and s["relaxation"]["model"] == "quantum"):

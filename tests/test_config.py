@@ -211,3 +211,14 @@ def test_cli_reproducers_exit_2_one_line_fast(tmp_path, override, key):
     assert len(lines) == 1 and lines[0].startswith(f"error: {job}: {key}: "), proc.stderr
     assert "Traceback" not in proc.stderr and "Error" not in lines[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.toml"]
+
+
+def test_huge_numbers_in_lists_and_cross_checked_keys(tmp_path):
+    base = f'[job]\nkind = "calibrate"\noutput = "{tmp_path / "c.h5"}"\n'
+    for table, key in ((f"[calibrate]\nbeta_range = [1, {DIGITS400}]\n", "[calibrate] beta_range"),
+                       (f"[calibrate]\neta = [-1, -{DIGITS400}]\n", "[calibrate] eta"),
+                       (f"[system]\nmasses = [{DIGITS400}]\n", "[system] masses"),
+                       (f"[quantum]\nT_cal = {DIGITS400}\n", "[quantum] T_cal")):
+        with pytest.raises(JobError) as e:
+            parse_job(base + table, "c.toml")
+        assert str(e.value).startswith(f"c.toml: {key}: ") and "too large" in str(e.value), str(e.value)
