@@ -57,11 +57,6 @@ def run_mpi(n: int, args: list[str], timeout: float = 600, check: bool = True, *
     return proc
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "petsc: needs petsc4py and slepc4py (the optional extra mpiheat[petsc])")
-    config.addinivalue_line("markers", "debian_stack: runs once, on the Debian stack only (MPIHEAT_STACK unset)")
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     no_petsc = pytest.mark.skip(reason=f"needs petsc4py/slepc4py (optional extra mpiheat[petsc]), not installed in "
                                        f"this stack ({STACK}); they run on the Debian stack")

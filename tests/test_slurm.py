@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.timeout(900), pytest.mark.debian_stack]  # once, with Debian's Open MPI (conftest.py)
 
 _spec = importlib.util.spec_from_file_location("mpiheat_slurm_harness", ROOT / "tools" / "slurm" / "harness.py")
 harness = importlib.util.module_from_spec(_spec)
