@@ -33,6 +33,7 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".numba_cache"))
 from mpiheat.classical import Bath, run_md  # noqa: E402
 from mpiheat.classical import kernels as K  # noqa: E402
 from mpiheat.classical.rng import seed_state  # noqa: E402
+from mpiheat.launcher import mpiexec  # noqa: E402
 
 
 def best_rate(fn, work: float, repeats: int) -> float:
@@ -96,8 +97,8 @@ def run_scaling(collisions: int, steps: int, repeats: int) -> dict:
     Js: dict[int, str] = {}
     for _ in range(repeats):
         for n in (1, 2):
-            cmd = ["mpirun", "-n", str(n), sys.executable, __file__, "--scaling-worker",
-                   "--collisions", str(collisions), "--steps", str(steps)]
+            cmd = mpiexec(n, sys.executable, __file__, "--scaling-worker",
+                          "--collisions", str(collisions), "--steps", str(steps))
             out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=True).stdout
             rec = json.loads([ln for ln in out.splitlines() if ln.startswith("{")][-1])
             times[n] = min(times.get(n, np.inf), rec["seconds"])

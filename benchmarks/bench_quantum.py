@@ -40,6 +40,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from mpiheat.launcher import mpiexec  # noqa: E402
 from mpiheat.parallel import reset_peak_rss, rss_mb  # noqa: E402
 from mpiheat.quantum.calibrate import calibrate_gamma  # noqa: E402
 from mpiheat.quantum.lindblad import (  # noqa: E402
@@ -132,7 +133,7 @@ def _result(proc) -> dict:
 
 
 def run_petsc(N: int, ranks: int, gamma: float, solver: str = "ksp") -> dict:
-    cmd = ["mpirun", "-n", str(ranks), sys.executable, __file__, "--worker", str(N), solver, repr(gamma)]
+    cmd = mpiexec(ranks, sys.executable, __file__, "--worker", str(N), solver, repr(gamma))
     return _result(subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=_env(), timeout=3600))
 
 

@@ -30,6 +30,8 @@ import sys
 import time
 from pathlib import Path
 
+from mpiheat.launcher import mpiexec
+
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = dict(T_L=1000.0, T_R=100.0, gamma=1e-4, eta=-2.25)
 #: check-vs-solve points (issue 12): N = 200 the Fig. 6 regime above; N = 300 gamma = 1e-6, T_L = 600 (T_R = 60 our
@@ -147,7 +149,7 @@ def _env():
 def run_child(N: int, backend: str, ranks: int = 1) -> dict:
     cmd = [sys.executable, "-c", CHILD, str(N), backend, json.dumps(PARAMS)]
     if ranks > 1:
-        cmd = ["mpirun", "-n", str(ranks), *cmd]
+        cmd = mpiexec(ranks, *cmd)
     t0 = time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=3600)
     if p.returncode != 0:
@@ -167,7 +169,7 @@ def run_eigs(N: int, method: str) -> dict:
 
 def run_scale(N: int, which: str, ranks: int = 2, old_path: str | None = None) -> dict:
     """Solve + check (``which="new"``) or the old check alone (``"old"``) at one size, under mpirun."""
-    cmd = ["mpirun", "-n", str(ranks), sys.executable, "-c", SCALE, str(N), json.dumps(SCALE_PARAMS[N]), which]
+    cmd = mpiexec(ranks, sys.executable, "-c", SCALE, str(N), json.dumps(SCALE_PARAMS[N]), which)
     if old_path:
         cmd.append(old_path)
     p = subprocess.run(cmd, capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=7200)
