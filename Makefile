@@ -9,7 +9,7 @@ SCALE    ?= reduced
 JOB      ?= jobs/default.toml
 export OMP_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS ?= 1
-export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache .numba_cache_pypi
+export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
 # OpenMPI refuses root and more ranks than cores unless told; harmless for normal users.
 export OMPI_ALLOW_RUN_AS_ROOT ?= 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM ?= 1
