@@ -275,6 +275,10 @@ class QuantumSection:
     kappa_classical: float = _key(None, lambda v: _num(v, positive=True),
                                   "classical kappa^c(T_cal) to calibrate against (default: Eq. 12 for one particle; "
                                   "required for two particles: measure it with a classical linear-response job)")
+    max_top_weight: float = _key(1e-10, lambda v: _num(v, positive=True),
+                                 "largest allowed Boltzmann weight exp(-(E_top - E_0)/T_max) of the top kept level at "
+                                 "the hottest temperature (T_L, T_R, T_cal); checked before the run (exact for one "
+                                 "particle, Weyl estimate for two) and on the computed spectrum (exit 2)")
 
 
 @dataclass(frozen=True)
@@ -622,6 +626,8 @@ def _cross_checks(kind: str, s: dict, raw: dict, source: str, check_output: bool
         if n == 2 and q["gamma"] == "calibrate" and q["kappa_classical"] is None and kind != "calibrate":
             raise JobError(source, "[quantum] kappa_classical", "two particles with gamma = \"calibrate\" need the "
                            "measured classical kappa^c(T_cal) (run a classical linear-response job, SPEC §4)")
+        if kind == "quantum":
+            _check_top_weight(s, masses, source)
         if q["backend"] == "petsc":
             try:
                 import petsc4py  # noqa: F401
@@ -637,6 +643,29 @@ def _cross_checks(kind: str, s: dict, raw: dict, source: str, check_output: bool
             raise JobError(source, "[classical] collisions", "implausibly large")
     if kind == "scaling" and len(s["system"]["length"]) < 2:
         raise JobError(source, "[system] length", "a scaling job needs a list of at least 2 lengths")
+
+
+def _check_top_weight(s: dict, masses: tuple, source: str) -> None:
+    """Refuse, before any eigensolve, a truncation whose top-level weight certainly exceeds max_top_weight."""
+    from mpiheat.jobs.quantum import predicted_top_gap, top_weight_problem
+
+    q, t = s["quantum"], s["temperatures"]
+    if t["T"] is not None:
+        temps = [T * (1 + t["delta"] / 2) for T in t["T"].values]
+    elif t["T_L"] is not None and t["T_R"] is not None:
+        temps = [t["T_L"], *t["T_R"].values]
+    else:
+        return  # reported elsewhere
+    if q["gamma"] == "calibrate":
+        temps.append(q["T_cal"])
+    T_max = max(temps)
+    for length in s["system"]["length"].values:
+        for levels in q["levels"].values:
+            gap, exact = predicted_top_gap(levels, masses, length)
+            problem = top_weight_problem(math.exp(-gap / T_max), q["max_top_weight"], levels, T_max,
+                                         "exact box levels" if exact else "Weyl estimate, checked before the run")
+            if problem:
+                raise JobError(source, "[quantum] max_top_weight", problem)
 
 
 # --------------------------------------------------------------------------------------------------------------------

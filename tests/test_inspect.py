@@ -23,6 +23,7 @@ T_L = 100.0
 T_R = {{logspace = [-1, 1, 300]}}
 [quantum]
 levels = 4
+max_top_weight = 1.0  # a 4-level toy: far from converged at T_L = 100, on purpose
 gamma = 1e-3
 equation = "pauli"
 """

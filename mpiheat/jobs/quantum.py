@@ -6,12 +6,15 @@ import math
 
 import numpy as np
 
-from mpiheat.config import JobConfig
+from mpiheat.config import JobConfig, JobError
 from mpiheat.core.sweep import point_value, product_points
 
 
-def model_spectrum(cfg: JobConfig, levels: int, length: float):
-    """The Spectrum of the configured model (box for one particle, hard-core pair for two)."""
+def model_spectrum(cfg: JobConfig, levels: int, length: float, comm=None):
+    """The Spectrum of the configured model (box for one particle, hard-core pair for two).
+
+    ``comm`` (two particles): the ranks that solve the eigenproblem together (collective); None means this rank alone.
+    """
     masses = cfg.system.masses
     if len(masses) == 1:
         from mpiheat.quantum.spectrum import box_spectrum
@@ -21,8 +24,65 @@ def model_spectrum(cfg: JobConfig, levels: int, length: float):
 
     from mpiheat.quantum.two_particle import two_particle_spectrum
 
-    # Each rank solves the (seconds-long) eigenproblem itself: no collective inside a group-local cache.
-    return two_particle_spectrum(levels, tuple(masses), length, comm=MPI.COMM_SELF)
+    return two_particle_spectrum(levels, tuple(masses), length, comm=MPI.COMM_SELF if comm is None else comm)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Truncation check: the Boltzmann weight of the top kept level at the hottest temperature the job uses,
+# top_weight = exp(-(E_top - E_0) / T_max), must not exceed [quantum] max_top_weight.
+
+#: Relative margin on the two-particle Weyl estimate of E_top for the up-front refusal: the two-term estimate is
+#: within +-2.3 % of the computed levels 10..600 (m2/m1 = sqrt 2; largest deviations at low n), so the up-front check
+#: refuses only truncations that are certainly too small; the exact check after the spectrum decides the rest.
+WEYL_MARGIN = 0.05
+
+
+def weyl_energy(n, masses, length: float = 1.0):
+    """Two-term Weyl estimate of the n-th (1-based) level of two hard-core particles in a box (hbar = 1).
+
+    In mass-weighted coordinates ``q_i = sqrt(m_i) x_i`` the Hamiltonian is ``-(1/2) Laplacian`` on a right triangle
+    of area ``A = sqrt(m1 m2) L^2 / 2``, perimeter ``P = L (sqrt m1 + sqrt m2 + sqrt(m1 + m2))`` and angles
+    ``pi/2, theta, pi/2 - theta`` with ``tan theta = sqrt(m1/m2)``. With ``k^2 = 2E`` the Dirichlet counting function
+    is ``N(E) ~ A k^2 / (4 pi) - P k / (4 pi) + C`` (C: the corner terms ``(pi^2 - a^2) / (24 pi a)``); solving
+    ``N(E_n) = n - 1/2`` gives E_n. The leading term alone is ``E_n ~ 2 pi n / A = 4 pi n / (sqrt(m1 m2) L^2)``.
+    """
+    m1, m2 = (float(m) for m in masses)
+    area = math.sqrt(m1 * m2) * length ** 2 / 2
+    perim = length * (math.sqrt(m1) + math.sqrt(m2) + math.sqrt(m1 + m2))
+    theta = math.atan(math.sqrt(m1 / m2))
+    corners = sum((math.pi ** 2 - a * a) / (24 * math.pi * a) for a in (theta, math.pi / 2 - theta, math.pi / 2))
+    nn = np.maximum(np.asarray(n, dtype=float) - 0.5 - corners, 0.0)
+    k = (perim + np.sqrt(perim ** 2 + 16 * math.pi * area * nn)) / (2 * area)
+    return k * k / 2
+
+
+def predicted_top_gap(levels: int, masses, length: float) -> tuple[float, bool]:
+    """``(E_top - E_0, exact)`` before any eigensolve: exact for one particle, a safe upper estimate for two.
+
+    For two particles the estimate is ``(1 + WEYL_MARGIN) * weyl_energy(levels)`` (E_0 > 0 dropped), an upper bound
+    of the gap in practice, so that a refusal based on it is never wrong.
+    """
+    if len(masses) == 1:
+        m = float(masses[0])
+        return (levels ** 2 - 1) * math.pi ** 2 / (2 * m * length ** 2), True
+    return float((1 + WEYL_MARGIN) * weyl_energy(levels, masses, length)), False
+
+
+def hottest_temperature(cfg: JobConfig) -> float:
+    """The largest temperature the job puts into a thermal weight (the bath temperatures and T_cal if calibrating)."""
+    temps = [max(p["T_L"], p["T_R"]) for p in cfg.temperature_points()]
+    if cfg.quantum.gamma == "calibrate":
+        temps.append(cfg.quantum.T_cal)
+    return max(temps)
+
+
+def top_weight_problem(weight: float, tol: float, levels: int, T_max: float, how: str) -> str | None:
+    """The one-line refusal text when ``weight > tol``, else None."""
+    if not weight > tol:
+        return None
+    return (f"truncation N = {levels} too small: top-level Boltzmann weight exp(-(E_top - E_0)/T) = {weight:.3g} "
+            f"at T = {T_max:.6g} ({how}) exceeds max_top_weight = {tol:.3g}; raise [quantum] levels or, knowingly, "
+            f"max_top_weight")
 
 
 class QuantumContext:
@@ -90,7 +150,27 @@ class QuantumKind:
         return size if max(q.levels.values) >= 150 or q.backend == "petsc" and size > 1 else 1
 
     def prepare(self, cfg: JobConfig, comm):
-        return QuantumContext(cfg)
+        from mpiheat.core.driver import agree
+
+        ctx = QuantumContext(cfg)
+        # Every spectrum the sweep needs, solved now by all ranks together (collective: every rank is here), then the
+        # exact top-weight check; a refusal is a JobError on every rank (exit 2, one line, no results written).
+        T_max = hottest_temperature(cfg)
+        tol = cfg.quantum.max_top_weight
+        for length in cfg.system.length.values:
+            for levels in cfg.quantum.levels.values:
+                key = (int(levels), float(length))
+                if key not in ctx.spectra:
+                    ctx.spectra[key] = model_spectrum(cfg, int(levels), float(length), comm=comm)
+
+                def check(spec=ctx.spectra[key], levels=int(levels)):
+                    w = math.exp(-(spec.E[-1] - spec.E[0]) / T_max)
+                    problem = top_weight_problem(w, tol, levels, T_max, "computed spectrum")
+                    if problem:
+                        raise JobError(cfg.source, "[quantum] max_top_weight", problem)
+
+                agree(comm, check)
+        return ctx
 
     def compute(self, cfg: JobConfig, ctx: QuantumContext, point: dict, index: int, comm) -> dict:
         from mpiheat.quantum.steadystate import steadystate
