@@ -246,10 +246,11 @@ def test_mass_swap_is_mirror_image():
     assert np.allclose(np.abs(a.P_R), np.abs(b.P_L), rtol=0, atol=1e-8 * a.P_L.max())
 
 
-def test_refuses_unconverged_states():
+@pytest.mark.parametrize("method", ["sparse", "spectral"])
+def test_refuses_unconverged_states(method):
     with pytest.raises(UnconvergedError, match="exceed tol"):
-        two_particle_spectrum(60, masses=FIG5_MASSES, resolution=16)
-    s = two_particle_spectrum(60, masses=FIG5_MASSES, resolution=16, allow_unconverged=True)
+        two_particle_spectrum(60, masses=FIG5_MASSES, resolution=16, method=method)
+    s = two_particle_spectrum(60, masses=FIG5_MASSES, resolution=16, allow_unconverged=True, method=method)
     assert not s.meta["converged"] and s.meta["max_err"] > 1e-8
     assert len(s.meta["err"]) == s.N == 60
     with pytest.raises(ValueError):
@@ -292,3 +293,92 @@ def test_mpi_broadcast(mpirun):
     # env given explicitly: this process has initialised MPI (singleton), whose C-level setenv() would leak
     proc = mpirun(2, ["-c", script], env=dict(os.environ))
     assert "OK 12" in proc.stdout
+
+
+# ---------------------------------------------------------------------------------------- sparse distributed solver
+
+@pytest.fixture(scope="module")
+def both200():
+    """The distributed sparse solver (default) and the dense rank-0 solver of before, 200 states, m2/m1 = sqrt(2)."""
+    return (two_particle_spectrum(200, masses=FIG5_MASSES, method="sparse"),
+            two_particle_spectrum(200, masses=FIG5_MASSES, method="spectral"))
+
+
+def test_sparse_basis_spans_the_same_space():
+    """Same polynomial space as the orthonormal basis: identical Ritz values at equal degree; sparse Galerkin
+    matrices (|i - i'| <= 2 in the t-index), assembled identically whether the rows are split or not."""
+    from mpiheat.quantum.triangle.sparse import assemble_rows, mode_labels, n_modes
+
+    p = 24
+    n = n_modes(p)
+    whole = assemble_rows(p, 0, n)
+    parts = [assemble_rows(p, 0, 97), assemble_rows(p, 97, 180), assemble_rows(p, 180, n)]
+    lab = mode_labels(p)
+    for name in ("M", "K1", "K2", "G_L", "G_R"):
+        X = whole.mats[name].toarray()
+        Y = np.vstack([q.mats[name].toarray() for q in parts])
+        assert np.abs(X - Y).max() <= 1e-13 * np.abs(X).max()
+        r, c = np.nonzero(X)
+        assert np.abs(lab[r, 0] - lab[c, 0]).max() <= 2
+        assert (X != 0).sum() < 0.15 * n * n
+    assert np.allclose(np.diag(whole.mats["M"].toarray()), 1.0, rtol=1e-13)
+    import scipy.linalg as sla
+
+    M = whole.mats["M"].toarray()
+    K = whole.mats["K1"].toarray() / 2.0 + whole.mats["K2"].toarray() / (2.0 * SQ2)
+    E = sla.eigh(0.5 * (K + K.T), 0.5 * (M + M.T), eigvals_only=True, subset_by_index=[0, 39])
+    assert np.allclose(E, solve_triangle(p, 40, FIG5_MASSES).E, rtol=1e-11)
+
+
+def test_sparse_matches_dense_solver_at_200_states(both200):
+    """Level agreement with the dense rank-0 solver at 200 states (both converged to 1e-8 by their own check)."""
+    sp_, de = both200
+    assert sp_.meta["method"] == "sparse" and de.meta["method"] == "spectral"
+    assert sp_.meta["converged"] and sp_.meta["max_err"] < 1e-8
+    assert sp_.N == de.N >= 200
+    rel = np.abs(sp_.E / de.E - 1)
+    print(f"sparse vs dense, 200 states: max relative level difference {rel.max():.1e}")
+    assert rel.max() < 1e-9
+    scale = np.diag(de.P_L).max()
+    for a, b in ((sp_.P_L, de.P_L), (sp_.P_R, de.P_R)):
+        assert np.allclose(np.diag(a), np.diag(b), rtol=1e-9)
+        assert np.abs(np.abs(a) - np.abs(b)).max() < 1e-8 * scale  # eigenvector signs are arbitrary
+    # a sign-blind observable: the Pauli heat current agrees
+    kw = dict(gamma=1.0, eta=-2.25, equation="pauli")
+    assert steadystate(sp_, 50.0, 5.0, **kw).J_L == pytest.approx(steadystate(de, 50.0, 5.0, **kw).J_L, rel=1e-9)
+    cols = solver_columns(sp_)
+    assert cols["method"] == "sparse" and cols["converged"] and cols["n_basis"] > 200
+
+
+def test_sparse_never_splits_a_multiplet():
+    """Equal masses: 1^2 + 8^2 = 4^2 + 7^2 sits at positions 18/19; a request of 19 returns both."""
+    s = two_particle_spectrum(19, masses=(1.0, 1.0), method="sparse", resolution=30)
+    an = analytic_equal_mass_spectrum(20)
+    assert s.N == 20 and [18, 19] in s.meta["clusters"]
+    assert np.allclose(s.E, an.E, rtol=1e-11)
+    assert np.array_equal(s.keys, an.keys)
+
+
+@pytest.mark.mpi
+def test_sparse_one_rank_equals_two_ranks(mpirun, tmp_path):
+    """The distributed solve on 2 ranks gives the 1-rank spectrum and couplings (to round-off, up to signs)."""
+    out = tmp_path / "two.npz"
+    script = textwrap.dedent(f"""
+        from mpi4py import MPI
+        import numpy as np
+        from mpiheat.quantum.two_particle import two_particle_spectrum
+        s = two_particle_spectrum(120, masses=(1.0, 2 ** 0.5), method="sparse", comm=MPI.COMM_WORLD)
+        if MPI.COMM_WORLD.rank == 0:
+            np.savez({str(out)!r}, E=s.E, P_L=s.P_L, P_R=s.P_R, ranks=s.meta["ranks"], degree=s.meta["degree"])
+    """)
+    mpirun(2, ["-c", script], env=dict(os.environ))
+    two = np.load(out)
+    from mpi4py import MPI
+
+    one = two_particle_spectrum(120, masses=FIG5_MASSES, method="sparse", comm=MPI.COMM_SELF)
+    assert int(two["ranks"]) == 2 and one.meta["ranks"] == 1 and int(two["degree"]) == one.meta["degree"]
+    assert two["E"].shape == one.E.shape
+    assert np.allclose(two["E"], one.E, rtol=1e-11)
+    scale = np.diag(one.P_L).max()
+    for key, P in (("P_L", one.P_L), ("P_R", one.P_R)):
+        assert np.abs(np.abs(two[key]) - np.abs(P)).max() < 1e-10 * scale

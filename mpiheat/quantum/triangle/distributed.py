@@ -26,8 +26,8 @@ __all__ = ["OPTIONS_PREFIX", "DEFAULT_OPTIONS", "Level", "weyl_cut", "solve_leve
            "align_levels", "block_range"]
 
 OPTIONS_PREFIX = "tp_"
-#: AMD ordering (METIS is slower on these small-bandwidth patterns), inertia from MUMPS also in parallel (ICNTL 13),
-#: and the sub-solve size per shift: 200 eigenpairs per shift measured fastest at 3000 states.
+#: Krylov-Schur inside Cholesky/MUMPS shift-and-invert; AMD ordering (as the rest of mpiheat), inertia from MUMPS
+#: also in parallel (ICNTL 13), null-pivot detection (ICNTL 24).
 DEFAULT_OPTIONS = {
     "tp_st_ksp_type": "preonly",
     "tp_st_pc_type": "cholesky",
@@ -69,9 +69,45 @@ class Level:
 
     p: int
     E: np.ndarray
-    C: np.ndarray
+    C: np.ndarray | None
     rows: SparseRows
     stats: dict
+    C32: np.ndarray | None = None
+    keep: np.ndarray | None = None
+    C_keep: np.ndarray | None = None
+
+    def compress(self, keep: np.ndarray) -> None:
+        """Keep the eigenvectors in single precision, except columns ``keep`` (exact).
+
+        A coarse level's vectors are only needed for the overlaps with the fine level: their signs (|O_aa| ~ 1)
+        are unaffected by single precision, and the columns of (near-)degenerate clusters, where the overlap
+        block defines a rotation, are kept in double precision. Halves the memory held across the fine solve.
+        """
+        if self.C is None:
+            return
+        self.keep = np.asarray(keep, dtype=np.int64)
+        self.C_keep = np.array(self.C[:, self.keep], order="F")
+        self.C32 = np.asfortranarray(self.C, dtype=np.float32)
+        self.C = None
+
+    def columns(self, a0: int, a1: int) -> np.ndarray:
+        """Columns ``[a0, a1)`` of the eigenvectors in double precision (exact for kept columns)."""
+        if self.C is not None:
+            return self.C[:, a0:a1]
+        out = self.C32[:, a0:a1].astype(np.float64, order="F")
+        sel = np.flatnonzero((self.keep >= a0) & (self.keep < a1))
+        out[:, self.keep[sel] - a0] = self.C_keep[:, sel]
+        return out
+
+
+def _stage(comm, label: str) -> None:
+    """Peak RSS per rank at a stage, printed when ``MPIHEAT_MEMTRACE`` is set (memory diagnostics)."""
+    import os
+    if not os.environ.get("MPIHEAT_MEMTRACE"):
+        return
+    import resource
+    print(f"[memtrace two_particle rank {comm.Get_rank()}] {label}: peak RSS "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB", flush=True)
 
 
 def _petsc():
@@ -108,12 +144,43 @@ def _pop_options(PETSc, added: list[str]) -> None:
         opts.delValue(key)
 
 
-def solve_level(p: int, m1: float, m2: float, n_want: int, comm, *, petsc_options: dict | None = None,
-                nev_per_shift: int = 200) -> Level:
-    """All eigenpairs below a Weyl cut holding at least ``n_want`` levels, at degree ``p`` (unit length).
+def _inertia_count(PETSc, Kloc, Mloc, sigma: float, n: int, pcomm) -> int:
+    """Number of eigenvalues of (K, M) below ``sigma``: negative pivots of the Cholesky (LDL^T) factorization of
+    ``K - sigma M`` (Sylvester's law of inertia; MUMPS, ICNTL 13 = 1 so that it is exact in parallel too)."""
+    A = _aij(PETSc, (Kloc - sigma * Mloc).tocsr(), n, pcomm)
+    ksp = PETSc.KSP().create(comm=pcomm)
+    try:
+        ksp.setOperators(A)
+        ksp.setType(PETSc.KSP.Type.PREONLY)
+        pc = ksp.getPC()
+        pc.setType(PETSc.PC.Type.CHOLESKY)
+        pc.setFactorSolverType("mumps")
+        pc.setFactorSetUpSolverType()
+        F = pc.getFactorMatrix()
+        F.setMumpsIcntl(7, 0)
+        F.setMumpsIcntl(13, 1)
+        F.setMumpsIcntl(24, 1)
+        ksp.setUp()
+        return int(F.getInertia()[0])
+    finally:
+        ksp.destroy()
+        A.destroy()
 
-    The cut is raised (by 8% per try) until at least ``n_want`` eigenvalues lie below it; spectrum slicing returns
-    every eigenvalue of the interval, so the number of states is set by the cut, never by the iteration.
+
+def solve_level(p: int, m1: float, m2: float, n_want: int, comm, *, petsc_options: dict | None = None,
+                nev_per_shift: int = 40, window_states: int = 1200) -> Level:
+    """All eigenpairs below a cut holding at least ``n_want`` levels, at degree ``p`` (unit length).
+
+    ``nev_per_shift``: eigenpairs sought per shift; measured at p = 160, 927 states, 2 ranks: 32 / 64 / 200 give
+    26.5 / 29 / 42 s CPU per rank and 402 / 431 / 492 MB peak (the Krylov work space grows with it).
+
+    The cut starts from the two-term Weyl law and is raised (8% per step) until the inertia of ``K - cut M``
+    counts at least ``n_want`` eigenvalues below it. The interval [0, cut] is then solved in windows of about
+    ``window_states`` levels (Weyl-law boundaries), each by spectrum slicing; each window's eigenvectors are moved
+    into this rank's rows of the result and its solver destroyed before the next, so SLEPc's own copy of the
+    vectors never holds more than one window. Spectrum slicing returns every eigenvalue of a window (inertia
+    counts), so the number of states is fixed by the cut, never by the iteration; the windows' total is checked
+    against the inertia count.
     """
     PETSc, SLEPc = _petsc()
     pcomm = PETSc.Comm(comm)
@@ -123,15 +190,27 @@ def solve_level(p: int, m1: float, m2: float, n_want: int, comm, *, petsc_option
         raise ValueError(f"degree {p} has only {n} basis functions for {n_want} states")
     r0, r1 = block_range(n, size, rank)
     rows = assemble_rows(p, r0, r1)
-    Kloc = rows.mats["K1"] / (2.0 * m1) + rows.mats["K2"] / (2.0 * m2)
+    _stage(comm, f"p={p} assembled")
+    Kloc = (rows.mats["K1"] / (2.0 * m1) + rows.mats["K2"] / (2.0 * m2)).tocsr()
+    Mloc = rows.mats["M"]
+    cut = weyl_cut(int(n_want * 1.02) + 8, m1, m2)
+    count = _inertia_count(PETSc, Kloc, Mloc, cut, n, pcomm)
+    tries = 1
+    while count < n_want:
+        cut *= 1.08
+        count = _inertia_count(PETSc, Kloc, Mloc, cut, n, pcomm)
+        tries += 1
+    n_win = max(1, int(math.ceil(count / window_states)))
+    edges = [0.0] + [weyl_cut(int(count * k / n_win), m1, m2) for k in range(1, n_win)] + [cut]
     K = _aij(PETSc, Kloc, n, pcomm)
-    M = _aij(PETSc, rows.mats["M"], n, pcomm)
-    cut = weyl_cut(int(n_want * 1.03) + 8, m1, m2)
-    stats = {"n_basis": n, "tries": 0}
-    objs = [K, M]
+    M = _aij(PETSc, Mloc, n, pcomm)
+    del Kloc
+    stats = {"n_basis": n, "tries": tries, "cut": cut, "windows": n_win, "iterations": 0}
+    E = np.empty(count)
+    C = np.empty((r1 - r0, count), order="F")  # columns contiguous: column blocks are views, not copies
+    filled = 0
     try:
-        while True:
-            stats["tries"] += 1
+        for lo, hi in zip(edges[:-1], edges[1:]):
             added = _push_options(PETSc, petsc_options)
             eps = SLEPc.EPS().create(comm=pcomm)
             try:
@@ -140,7 +219,7 @@ def solve_level(p: int, m1: float, m2: float, n_want: int, comm, *, petsc_option
                 eps.setProblemType(SLEPc.EPS.ProblemType.GHEP)
                 eps.setType(SLEPc.EPS.Type.KRYLOVSCHUR)
                 eps.setWhichEigenpairs(SLEPc.EPS.Which.ALL)
-                eps.setInterval(0.0, cut)
+                eps.setInterval(lo, hi)
                 eps.setTolerances(1e-13, 500)
                 st = eps.getST()
                 st.setType(SLEPc.ST.Type.SINVERT)
@@ -153,36 +232,106 @@ def solve_level(p: int, m1: float, m2: float, n_want: int, comm, *, petsc_option
                 eps.setKrylovSchurDimensions(nev=nev_per_shift, ncv=PETSc.DECIDE, mpd=PETSc.DECIDE)
                 eps.setFromOptions()
                 eps.solve()
+                _stage(comm, f"p={p} window [{lo:.0f}, {hi:.0f}] solved")
                 nconv = eps.getConverged()
-                if nconv < n_want:
-                    cut *= 1.08
-                    continue
-                E = np.array([eps.getEigenvalue(i).real for i in range(nconv)])
-                order = np.argsort(E, kind="stable")
-                C = np.empty((r1 - r0, nconv))
-                v = K.createVecRight()
-                w = M.createVecRight()
-                for col, i in enumerate(order):
-                    eps.getEigenvector(int(i), v)
-                    M.mult(v, w)
-                    nrm = math.sqrt(v.dot(w))  # M-normalise (SLEPc's GHEP vectors already are, up to round-off)
-                    C[:, col] = v.getArray(readonly=True) / nrm
-                v.destroy()
-                w.destroy()
-                E = E[order]
-                its = eps.getIterationNumber()
-                stats.update({"cut": cut, "n_states": int(nconv), "iterations": int(its)})
-                return Level(p=int(p), E=E, C=C, rows=rows, stats=stats)
+                if filled + nconv > count:
+                    raise RuntimeError(f"spectrum slicing found {filled + nconv} eigenvalues below {cut:g}, "
+                                       f"inertia counts {count}")
+                E[filled:filled + nconv] = _extract(PETSc, eps, comm, K, M, r0, r1, nconv,
+                                                    C[:, filled:filled + nconv])
+                filled += nconv
+                stats["iterations"] += int(eps.getIterationNumber())
             finally:
                 eps.destroy()
                 _pop_options(PETSc, added)
+        if filled != count:
+            raise RuntimeError(f"spectrum slicing found {filled} eigenvalues below {cut:g}, inertia counts {count}")
+        order = np.argsort(E, kind="stable")
+        if np.any(order != np.arange(count)):  # windows are ascending; only ties at an edge could reorder
+            E, C = E[order], C[:, order]
+        _stage(comm, f"p={p} eigenvectors extracted")
+        stats["n_states"] = int(count)
+        return Level(p=int(p), E=E, C=C, rows=rows, stats=stats)
     finally:
-        for o in objs:
-            o.destroy()
+        K.destroy()
+        M.destroy()
+
+
+def _extract(PETSc, eps, comm, K, M, r0: int, r1: int, nconv: int, C: np.ndarray) -> np.ndarray:
+    """Sorted eigenvalues (every rank); this rank's rows of the M-normalised eigenvectors are written into ``C``
+    (shape (r1 - r0, nconv)).
+
+    With one partition per rank each rank holds *whole* eigenvectors of its sub-interval (SLEPc's sub-communicator
+    of size 1). Reading them through ``getEigenvector`` would first gather all of them into the parent layout (a
+    second full copy); instead they are read from the sub-communicator and transposed to rows chunk by chunk with
+    ``Alltoallv``, so the peak is the sub-interval's vectors plus this rank's rows, i.e. O(n_basis n_states / ranks).
+    """
+    from mpi4py import MPI
+
+    size = comm.Get_size()
+    if size == 1:
+        E = np.array([eps.getEigenvalue(i).real for i in range(nconv)])
+        order = np.argsort(E, kind="stable")
+        v = K.createVecRight()
+        for col, i in enumerate(order):
+            eps.getEigenvector(int(i), v)
+            C[:, col] = v.getArray(readonly=True)
+        v.destroy()
+        E = E[order]
+    else:
+        _, n_sub, v = eps.getKrylovSchurSubcommInfo()
+        if v.getSize() != v.getLocalSize():
+            raise RuntimeError("expected one spectrum-slicing partition per rank")
+        E_loc = np.array([eps.getKrylovSchurSubcommPairs(i, v).real for i in range(n_sub)]) if n_sub else np.zeros(0)
+        parts = comm.allgather(E_loc)
+        owner = np.concatenate([np.full(p_.size, r, dtype=np.int64) for r, p_ in enumerate(parts)])
+        local = np.concatenate([np.arange(p_.size, dtype=np.int64) for p_ in parts])
+        E_all = np.concatenate(parts)
+        order = np.argsort(E_all, kind="stable")
+        E, owner, local = E_all[order], owner[order], local[order]
+        ranges = [block_range(v.getSize(), size, r) for r in range(size)]
+        me = comm.Get_rank()
+        if E.size != nconv:
+            raise RuntimeError(f"sub-communicators hold {E.size} eigenpairs, the solver reports {nconv}")
+        chunk = 128
+        for a0 in range(0, E.size, chunk):
+            cols = np.arange(a0, min(E.size, a0 + chunk))
+            mine = cols[owner[cols] == me]
+            send = np.empty((mine.size, v.getSize()))
+            for k, c in enumerate(mine):
+                eps.getKrylovSchurSubcommPairs(int(local[c]), v)
+                send[k] = v.getArray(readonly=True)
+            # to rank d: rows ranges[d] of every vector of mine, laid out destination by destination
+            sendbuf = np.concatenate([send[:, lo:hi].ravel() for lo, hi in ranges])
+            scounts = np.array([mine.size * (hi - lo) for lo, hi in ranges])
+            from_r = [cols[owner[cols] == r] for r in range(size)]
+            rcounts = np.array([fr.size * (r1 - r0) for fr in from_r])
+            recvbuf = np.empty(int(rcounts.sum()))
+            comm.Alltoallv([sendbuf, (scounts, np.concatenate([[0], np.cumsum(scounts)[:-1]])), MPI.DOUBLE],
+                           [recvbuf, (rcounts, np.concatenate([[0], np.cumsum(rcounts)[:-1]])), MPI.DOUBLE])
+            pos = 0
+            for fr in from_r:
+                blk = recvbuf[pos:pos + fr.size * (r1 - r0)].reshape(fr.size, r1 - r0)
+                C[:, fr] = blk.T
+                pos += blk.size
+            del send, sendbuf, recvbuf
+        v.destroy()
+    # M-normalise (SLEPc's GHEP vectors already are, up to round-off): distributed M C, chunk by chunk
+    pcomm = PETSc.Comm(comm)
+    n = K.getSize()[0]
+    for a0 in range(0, C.shape[1], 512):
+        a1 = min(C.shape[1], a0 + 512)
+        Cd = _dense(PETSc, C[:, a0:a1], n, pcomm)
+        Z = M.matMult(Cd)
+        nrm2 = _sum(comm, np.einsum("ka,ka->a", Z.getDenseArray(), C[:, a0:a1]))
+        C[:, a0:a1] /= np.sqrt(nrm2)
+        Z.destroy()
+        Cd.destroy()
+    return E
 
 
 def _dense(PETSc, X: np.ndarray, n: int, comm):
-    return PETSc.Mat().createDense(size=((X.shape[0], n), (PETSc.DECIDE, X.shape[1])), array=np.ascontiguousarray(X),
+    return PETSc.Mat().createDense(size=((X.shape[0], n), (PETSc.DECIDE, X.shape[1])), array=np.asfortranarray(X),
                                    comm=comm)
 
 
@@ -196,37 +345,51 @@ def _sum(comm, X: np.ndarray) -> np.ndarray:
 
 
 def level_couplings(level: Level, m1: float, m2: float, n: int, comm, *, chunk: int = 512):
-    """Rellich (domain-integral) and boundary-trace couplings of the lowest ``n`` states on the unit length.
+    """Rellich (domain-integral) couplings of the lowest ``n`` states on the unit length, and the largest
+    difference to the boundary-trace form relative to max P_ii (a health number).
 
     ``X[a, b] = int psi_b V.grad psi_a = ((G C)^T C)[a, b]``; the product ``G C`` is a distributed sparse x dense
-    product (PETSc), done ``chunk`` columns at a time so no rank holds more than its rows of C plus one chunk.
+    product (PETSc), done ``chunk`` columns at a time so no rank holds more than its rows of C plus one chunk;
+    the n x n results are formed row block by row block to keep the temporaries small.
     """
     PETSc, _ = _petsc()
     pcomm = PETSc.Comm(comm)
     nb = level.rows.n
-    C = np.ascontiguousarray(level.C[:, :n])
+    C = level.C[:, :n]
     E = level.E[:n]
     out = []
-    for name, m in (("G_L", m1), ("G_R", m2)):
+    diff = 0.0
+    for name, m, tr in (("G_L", m1, level.rows.trace_L), ("G_R", m2, level.rows.trace_R)):
         G = _aij(PETSc, level.rows.mats[name], nb, pcomm)
-        X = np.empty((n, n))
+        P = np.empty((n, n))
         try:
             for a0 in range(0, n, chunk):
                 a1 = min(n, a0 + chunk)
                 Cd = _dense(PETSc, C[:, a0:a1], nb, pcomm)
                 Z = G.matMult(Cd)
-                X[a0:a1] = _sum(comm, Z.getDenseArray().T @ C)
+                X = _sum(comm, Z.getDenseArray().T @ C)  # rows a0:a1 of X
                 Z.destroy()
                 Cd.destroy()
+                X *= (2.0 * m / 3.0) * (E[a0:a1, None] - E[None, :])
+                X[np.arange(a1 - a0), np.arange(a0, a1)] += (2.0 * m / 3.0) * 2.0 * E[a0:a1]
+                P[a0:a1] = X
         finally:
             G.destroy()
-        P = (2.0 * m / 3.0) * ((E[:, None] - E[None, :]) * X + np.diag(2.0 * E))
-        out.append(0.5 * (P + P.T))
-    for tr in (level.rows.trace_L, level.rows.trace_R):
+        for a0 in range(0, n, chunk):  # symmetrise in place, block row by block column
+            for b0 in range(a0, n, chunk):
+                A = P[a0:a0 + chunk, b0:b0 + chunk]
+                B = P[b0:b0 + chunk, a0:a0 + chunk]
+                avg = 0.5 * (A + B.T)
+                A[...] = avg
+                B[...] = avg.T
         T = _sum(comm, tr.T @ C)  # (nq, n) normal derivatives at the edge's Gauss nodes
-        P = T.T @ (level.rows.weights[:, None] * T) / 3.0
-        out.append(0.5 * (P + P.T))
-    return out
+        WT = level.rows.weights[:, None] * T
+        scale = np.diag(P).max()
+        for a0 in range(0, n, chunk):
+            Pb = T[:, a0:a0 + chunk].T @ WT / 3.0
+            diff = max(diff, float(np.abs(Pb - P[a0:a0 + chunk]).max() / scale))
+        out.append(P)
+    return out[0], out[1], diff
 
 
 def align_levels(coarse: Level, fine: Level, blocks: list[np.ndarray], n: int, comm) -> np.ndarray:
@@ -264,7 +427,7 @@ def align_levels(coarse: Level, fine: Level, blocks: list[np.ndarray], n: int, c
         for a0 in range(0, n, chunk):
             a1 = min(n, a0 + chunk)
             Cd = PETSc.Mat().createDense(size=((c1 - c0, nc), (PETSc.DECIDE, a1 - a0)),
-                                         array=np.ascontiguousarray(coarse.C[:, a0:a1]), comm=pcomm)
+                                         array=np.asfortranarray(coarse.columns(a0, a1)), comm=pcomm)
             Wm = MP.matMult(Cd)
             W = Wm.getDenseArray()  # (r1 - r0, a1 - a0), rows in the fine layout
             O_diag[a0:a1] = np.einsum("ka,ka->a", W, fine.C[:, a0:a1])
