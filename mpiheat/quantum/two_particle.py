@@ -237,8 +237,15 @@ def _align(C_coarse: np.ndarray, C_fine: np.ndarray, blocks: list[np.ndarray]) -
     return R
 
 
+def _have_petsc() -> bool:
+    """Whether the sparse distributed solver can run (petsc4py/slepc4py are an optional extra)."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("petsc4py", "slepc4py"))
+
+
 def two_particle_spectrum(n_states: int, masses=FIG5_MASSES, length: float = 1.0, *,
-                          method: str = "sparse", resolution: int | None = None, tol: float = 1e-8,
+                          method: str = "auto", resolution: int | None = None, tol: float = 1e-8,
                           allow_unconverged: bool = False, max_degree: int | None = None,
                           cluster_rtol: float = 1e-7, comm=None, petsc_options: dict | None = None) -> Spectrum:
     """Lowest eigenpairs of two hard-core particles of masses (m1, m2) and their bath couplings (SPEC §4).
@@ -252,8 +259,9 @@ def two_particle_spectrum(n_states: int, masses=FIG5_MASSES, length: float = 1.0
         ``(m1, m2)``; particle 1 touches bath L, particle 2 bath R.
     length : float
         Box length L.
-    method : {"sparse", "spectral"}
-        ``"sparse"`` (default): the same polynomial space in the sparse integrated-Jacobi basis
+    method : {"auto", "sparse", "spectral"}
+        ``"auto"`` (default): ``"sparse"`` when petsc4py and slepc4py can be imported (they are an optional extra),
+        ``"spectral"`` otherwise. ``"sparse"``: the same polynomial space in the sparse integrated-Jacobi basis
         (:mod:`mpiheat.quantum.triangle.sparse`), assembled by rows on every rank of ``comm`` and solved by SLEPc
         spectrum slicing with MUMPS shift-and-invert (:mod:`mpiheat.quantum.triangle.distributed`); memory per rank
         falls with the number of ranks. ``"spectral"``: the orthonormal basis with a dense ``eigh`` on rank 0
@@ -283,8 +291,10 @@ def two_particle_spectrum(n_states: int, masses=FIG5_MASSES, length: float = 1.0
         levels), None otherwise. ``meta`` holds the discretisation, ``err_E``, ``err_P``, ``err`` (per state),
         timings and health numbers.
     """
-    if method not in ("spectral", "sparse"):
-        raise ValueError(f"unknown method {method!r} (available: 'sparse', 'spectral')")
+    if method not in ("auto", "spectral", "sparse"):
+        raise ValueError(f"unknown method {method!r} (available: 'auto', 'sparse', 'spectral')")
+    if method == "auto":
+        method = "sparse" if _have_petsc() else "spectral"
     if int(n_states) != n_states or n_states < 1:
         raise ValueError(f"n_states must be a positive integer, got {n_states!r}")
     m1, m2 = (float(m) for m in masses)
