@@ -110,7 +110,7 @@ def plot(quantum: str, classical: str | None, lindblad: str | None, kappa: str |
         c, _, _ = load(classical)
         sel = default_chain(c)
         o = np.argsort(c["T_R"][sel])
-        ax.errorbar(c["T_R"][sel][o], c["J"][sel][o], yerr=c["J_err"][sel][o], fmt="^", ms=4, color="tab:blue",
+        ax.errorbar(c["T_R"][sel][o], c["J"][sel][o], yerr=c["J_err"][sel][o], fmt="^", ms=4, color="k",
                     label="classical MD, MCMC baths")
         d, x = largest_slope(c["T_R"][sel], c["J"][sel])
         lines.append(f"classical MCMC: largest dJ/dT_R = {d:.6g} at T_R = {x:.4g} "
