@@ -36,6 +36,7 @@ T_R = [10.0]
 [quantum]
 levels = {levels}
 gamma = 1e-3
+max_top_weight = 1.0  # small N on purpose: only the memory estimate is under test here
 {quantum}
 """
 
