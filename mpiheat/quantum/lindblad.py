@@ -244,6 +244,16 @@ def _dissipator_coo(spectrum: Spectrum, tr: Transitions, rates: BathRates, a_ran
         Jc.append(cj[k])
         Lc.append(cl[k])
         C.append(cv[k])
+    _anticommutator_coo(Mp, Mq, Mv, N, a_lo, a_hi, diag_only, in_rows, (A, B, Jc, Lc, C))
+    return tuple(np.concatenate(v) for v in (A, B, Jc, Lc, C))
+
+
+def _anticommutator_coo(Mp, Mq, Mv, N: int, a_lo: int, a_hi: int, diag_only: bool, in_rows, out) -> None:
+    """Append the ``-1/2 {M, rho}`` terms with first index in ``[a_lo, a_hi]`` to the COO lists ``out``.
+
+    ``(Mp, Mq, Mv)`` are the entries of ``M = sum_a A_a^T A_a``; ``diag_only``: population rows only (b = a);
+    ``in_rows(a, b)`` selects the rows the caller builds.
+    """
     # -1/2 M rho: row (p, b) gets -M_pq/2 rho[q, b]; rows need p in the a-range (upper: b >= p)
     bb = np.arange(N, dtype=np.int64)
     sel = (Mp >= a_lo) & (Mp <= a_hi)
@@ -253,12 +263,6 @@ def _dissipator_coo(spectrum: Spectrum, tr: Transitions, rates: BathRates, a_ran
     else:
         a1, b1 = np.repeat(p_, N), np.tile(bb, p_.shape[0])
         j1, l1, c1 = np.repeat(q_, N), b1, np.repeat(-0.5 * v_, N)
-    k = in_rows(a1, b1)
-    A.append(a1[k])
-    B.append(b1[k])
-    Jc.append(j1[k])
-    Lc.append(l1[k])
-    C.append(c1[k])
     # -1/2 rho M: row (a, q) gets -M_pq/2 rho[a, p]; rows need a in the a-range
     aa = bb[a_lo:a_hi + 1]
     if diag_only:
@@ -266,13 +270,10 @@ def _dissipator_coo(spectrum: Spectrum, tr: Transitions, rates: BathRates, a_ran
     else:
         a2, b2 = np.tile(aa, Mp.shape[0]), np.repeat(Mq, aa.shape[0])
         j2, l2, c2 = a2, np.repeat(Mp, aa.shape[0]), np.repeat(-0.5 * Mv, aa.shape[0])
-    k = in_rows(a2, b2)
-    A.append(a2[k])
-    B.append(b2[k])
-    Jc.append(j2[k])
-    Lc.append(l2[k])
-    C.append(c2[k])
-    return tuple(np.concatenate(v) for v in (A, B, Jc, Lc, C))
+    for a, b, j, l, c in ((a1, b1, j1, l1, c1), (a2, b2, j2, l2, c2)):
+        k = in_rows(a, b)
+        for lst, v in zip(out, (a, b, j, l, c)):
+            lst.append(v[k])
 
 
 def _to_real_coo(N: int, a, b, j, l, c):
@@ -449,34 +450,7 @@ def _chunk_dissipator(tr: Transitions, rates: BathRates, jumps: _BlockJumps, N: 
     def in_rows(a, b):
         return (a >= a_lo) & (a <= a_hi) & (a <= b)
 
-    # -1/2 M rho: row (p, b) gets -M_pq/2 rho[q, b]
-    bb = np.arange(N, dtype=np.int64)
-    sel = (Mp >= a_lo) & (Mp <= a_hi)
-    p_, q_, v_ = Mp[sel], Mq[sel], Mv[sel]
-    if diag_only:
-        a1, b1, j1, l1, v1 = p_, p_, q_, p_, -0.5 * v_
-    else:
-        a1, b1 = np.repeat(p_, N), np.tile(bb, p_.shape[0])
-        j1, l1, v1 = np.repeat(q_, N), b1, np.repeat(-0.5 * v_, N)
-    k = in_rows(a1, b1)
-    A.append(a1[k])
-    B.append(b1[k])
-    Jc.append(j1[k])
-    Lc.append(l1[k])
-    C.append(v1[k])
-    # -1/2 rho M: row (a, q) gets -M_pq/2 rho[a, p]
-    aa = bb[a_lo:a_hi + 1]
-    if diag_only:
-        a2, b2, j2, l2, v2 = Mq, Mq, Mq, Mp, -0.5 * Mv
-    else:
-        a2, b2 = np.tile(aa, Mp.shape[0]), np.repeat(Mq, aa.shape[0])
-        j2, l2, v2 = a2, np.repeat(Mp, aa.shape[0]), np.repeat(-0.5 * Mv, aa.shape[0])
-    k = in_rows(a2, b2)
-    A.append(a2[k])
-    B.append(b2[k])
-    Jc.append(j2[k])
-    Lc.append(l2[k])
-    C.append(v2[k])
+    _anticommutator_coo(Mp, Mq, Mv, N, a_lo, a_hi, diag_only, in_rows, (A, B, Jc, Lc, C))
     return tuple(np.concatenate(v) for v in (A, B, Jc, Lc, C))
 
 
