@@ -63,15 +63,19 @@ def quantum(tmp_path, levels, equation="pauli", particles=1, job="", quantum_ext
 
 
 # Peak RSS of a whole ``python -m mpiheat.run`` (the calibration of mpiheat.resources), measured in a child process.
+# VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over execve from the image it replaces, and subprocess
+# starts children by vfork, so ru_maxrss would report the (large) peak of this pytest process.
 MEASURE = textwrap.dedent("""
-    import resource, runpy, sys
+    import runpy, sys
     sys.argv = ["mpiheat.run"] + sys.argv[1:]
     code = 0
     try:
         runpy.run_module("mpiheat.run", run_name="__main__")
     except SystemExit as e:
         code = e.code
-    print("PEAK", code, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    with open("/proc/self/status") as f:
+        hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    print("PEAK", code, hwm * 1024)
 """)
 
 
