@@ -246,7 +246,7 @@ def test_mass_swap_is_mirror_image():
     assert np.allclose(np.abs(a.P_R), np.abs(b.P_L), rtol=0, atol=1e-8 * a.P_L.max())
 
 
-@pytest.mark.parametrize("method", ["sparse", "spectral"])
+@pytest.mark.parametrize("method", [pytest.param("sparse", marks=pytest.mark.petsc), "spectral"])
 def test_refuses_unconverged_states(method):
     with pytest.raises(UnconvergedError, match="exceed tol"):
         two_particle_spectrum(60, masses=FIG5_MASSES, resolution=16, method=method)
@@ -330,6 +330,7 @@ def test_sparse_basis_spans_the_same_space():
     assert np.allclose(E, solve_triangle(p, 40, FIG5_MASSES).E, rtol=1e-11)
 
 
+@pytest.mark.petsc  # the sparse solver is SLEPc's
 def test_sparse_matches_dense_solver_at_200_states(both200):
     """Level agreement with the dense rank-0 solver at 200 states (both converged to 1e-8 by their own check)."""
     sp_, de = both200
@@ -350,6 +351,7 @@ def test_sparse_matches_dense_solver_at_200_states(both200):
     assert cols["method"] == "sparse" and cols["converged"] and cols["n_basis"] > 200
 
 
+@pytest.mark.petsc  # the sparse solver is SLEPc's
 def test_sparse_never_splits_a_multiplet():
     """Equal masses: 1^2 + 8^2 = 4^2 + 7^2 sits at positions 18/19; a request of 19 returns both."""
     s = two_particle_spectrum(19, masses=(1.0, 1.0), method="sparse", resolution=30)
@@ -360,6 +362,7 @@ def test_sparse_never_splits_a_multiplet():
 
 
 @pytest.mark.mpi
+@pytest.mark.petsc  # the sparse solver is SLEPc's
 def test_sparse_one_rank_equals_two_ranks(mpirun, tmp_path):
     """The distributed solve on 2 ranks gives the 1-rank spectrum and couplings (to round-off, up to signs)."""
     out = tmp_path / "two.npz"
