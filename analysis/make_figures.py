@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from mpiheat.launcher import mpiexec
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # job name -> --set overrides for the reduced scale
@@ -87,8 +89,8 @@ def main(argv=None) -> int:
             print(f"[figures] skip {name}: {job} not found")
             continue
         out = res_dir / f"{name}.h5"
-        cmd = ["mpirun", "-n", str(args.np), sys.executable, "-m", "mpiheat.run", str(job), "--output", str(out),
-               "--quiet", "--progress", "off"]
+        cmd = mpiexec(args.np, sys.executable, "-m", "mpiheat.run", str(job), "--output", str(out),
+                      "--quiet", "--progress", "off")
         for o in overrides if args.scale == "reduced" else []:
             cmd += ["--set", o]
         if CALIBRATED_BY.get(name) in made:

@@ -177,19 +177,10 @@ def command(case: Case, output: str | os.PathLike, python: str = sys.executable)
         cmd += ["--set", s]
     cmd += ["--output", os.fspath(output), "--quiet"]
     if case.np > 1:
-        cmd = [*launcher(python), "-n", str(case.np), *cmd]
+        from mpiheat.launcher import mpiexec  # the launcher of mpi4py's own MPI library (or a clear refusal)
+
+        cmd = mpiexec(case.np, *cmd, python=python)
     return cmd
-
-
-def launcher(python: str = sys.executable) -> list[str]:
-    """The MPI launcher: ``$MPIHEAT_MPIEXEC``, else the one next to the Python (an MPI wheel's), else ``mpirun``."""
-    if os.environ.get("MPIHEAT_MPIEXEC"):
-        return os.environ["MPIHEAT_MPIEXEC"].split()
-    for name in ("mpiexec", "mpirun"):
-        cand = Path(python).parent / name
-        if cand.exists():
-            return [str(cand)]
-    return ["mpirun"]
 
 
 def run_case(case: Case, output: str | os.PathLike, timeout: float = 300) -> subprocess.CompletedProcess:
