@@ -627,6 +627,11 @@ def _cross_checks(kind: str, s: dict, raw: dict, source: str, check_output: bool
             raise JobError(source, "[quantum] kappa_classical", "two particles with gamma = \"calibrate\" need the "
                            "measured classical kappa^c(T_cal) (run a classical linear-response job, SPEC §4)")
         if kind == "quantum":
+            big = max(q["levels"].values)
+            if q["redfield_eigs"] == "dense" and "redfield" in q["equation"].values and big > 60:
+                # the dense check assembles the N^2 x N^2 generator (Redfield.assemble refuses N > 60)
+                raise JobError(source, "[quantum] redfield_eigs", f"\"dense\" assembles the N^2 x N^2 generator and "
+                               f"is limited to N <= 60, got N = {big}; use \"cluster\" or \"auto\"")
             _check_top_weight(s, masses, source)
         if q["backend"] == "petsc":
             try:

@@ -191,7 +191,8 @@ def _assert_refused(proc, dt, tmp_path, key, words=("estimated peak memory",), l
     (lambda t: quantum(t, "1e7"), "[quantum] levels"),
     (lambda t: quantum(t, 100_000, "lindblad"), "[quantum] levels"),
     (lambda t: quantum(t, 100_000, particles=2), "[quantum] levels"),
-    (lambda t: quantum(t, 200, "redfield", quantum_extra='redfield_eigs = "dense"\n'), "[quantum] levels"),
+    (lambda t: quantum(t, 60, "redfield", quantum_extra='redfield_eigs = "dense"\n', job='max_memory = "250MiB"'),
+     "[quantum] levels"),
     (lambda t: CLASSICAL.format(out=t / "r.h5", job="", trajectories="1e9"), "[classical] trajectories"),
     (lambda t: quantum(t, 3000, job='max_memory = "200MiB"'), "[quantum] levels"),
 ])
@@ -247,3 +248,13 @@ def test_relaxation_output_times_counted(tmp_path):
     assert estimate(big, 1).total - small.total == pytest.approx(48.0 * 30**2 * (10**9 - 200), rel=1e-9)
     with pytest.raises(JobError, match=r"x: \[relaxation\] times: estimated peak memory .*1000000000 output times"):
         check_memory(big, 1)
+
+
+def test_dense_redfield_check_beyond_its_limit_is_bad_input(tmp_path):
+    """redfield_eigs = "dense" past N = 60 (where the dense generator is refused) is a one-line input error, before
+    any work, whatever the memory (it used to end in a ValueError traceback when the memory estimate let it pass)."""
+    job = tmp_path / "big.toml"
+    job.write_text(quantum(tmp_path, 200, "redfield", quantum_extra='redfield_eigs = "dense"\n'))
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "mpiheat.run", str(job)], capture_output=True, text=True, timeout=120)
+    _assert_refused(proc, time.monotonic() - t0, tmp_path, "[quantum] redfield_eigs", ("N <= 60", "got N = 200"))
