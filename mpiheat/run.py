@@ -94,10 +94,19 @@ def format_table(columns: dict, names: list[str], max_rows: int = 200) -> str:
     return "\n".join(lines)
 
 
+def _startup_delay_hook() -> None:
+    """Test hook: ``MPIHEAT_TEST_STARTUP_SLEEP=s`` lengthens start-up by ``s`` seconds (the handler is in place),
+    so that tests can deliver a stop signal during start-up deterministically, however fast the machine."""
+    delay = os.environ.get("MPIHEAT_TEST_STARTUP_SLEEP")
+    if delay:
+        time.sleep(float(delay))
+
+
 def main(argv: list[str] | None = None) -> int:
     from mpiheat.core.signals import STOP
 
     STOP.install()  # no-op when already installed at start-up (python -m mpiheat.run)
+    _startup_delay_hook()
     try:
         return _main(argv)
     except BaseException as e:  # safety net: nothing may leave other ranks waiting in a collective

@@ -212,7 +212,8 @@ def test_no_progress_is_not_requeued(slurm, tmp_path):
     out = tmp_path / "none.h5"
     t0 = time.monotonic()
     job = submit(slurm, str(ROOT / "jobs/slurm/mpiheat.sbatch"), [*REQUEUE_JOB, "--output", str(out)], tmp_path,
-                 sbatch=("--time=1",), MPIHEAT_STOP_LEAD="59", MPIHEAT_STOP_MIN_DELAY="1")
+                 sbatch=("--time=1",), MPIHEAT_STOP_LEAD="59", MPIHEAT_STOP_MIN_DELAY="1",
+                 MPIHEAT_TEST_STARTUP_SLEEP="6")  # start-up outlasts the 1 s timer on any machine
     info = wait_final(slurm, job, timeout=120)
     TIMES["no-progress"] = time.monotonic() - t0
     log = log_of(info)
