@@ -53,6 +53,11 @@ def write_job(folder, name="job.toml", out="r.h5", n=8, coll=20000, ckpt=0, seed
     return p
 
 
+# Collisions per trajectory for the signal tests: 8 rounds of ~1 s, so that after the first checkpoint the run is still
+# going when the launcher's SIGTERM -> SIGKILL sequence (1 s + 1 s) ends it, however quiet the machine.
+SIGNAL_COLL = 80000
+
+
 def mpirun_popen(job, *extra, env=None, **kw):
     cmd = mpiexec(2, sys.executable, "-m", "mpiheat.run", str(job), "--progress", "off", "--quiet", *extra)
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -121,7 +126,7 @@ def table(case, code, seconds, state):
 def reference(tmp_path_factory):
     """An uninterrupted 2-rank run of the job the signal tests interrupt."""
     tmp = tmp_path_factory.mktemp("ref")
-    job = write_job(tmp)
+    job = write_job(tmp, coll=SIGNAL_COLL)
     run_mpi(2, ["-m", "mpiheat.run", str(job), "--quiet", "--progress", "off"], cwd=tmp)
     cols, attrs = numeric(tmp / "r.h5")
     assert attrs["complete"] and cols["done"].all()
@@ -228,7 +233,7 @@ def fill(folder):
 def test_real_full_disk_mid_run(tmp_path, small_tmpfs, reference):
     """A real full tmpfs at a checkpoint: one line, exit 1, no segfault; the previous checkpoint is intact and
     resumes to the same numbers once there is room again."""
-    job = write_job(tmp_path, out="fs/r.h5")
+    job = write_job(tmp_path, out="fs/r.h5", coll=SIGNAL_COLL)
     out = small_tmpfs / "r.h5"
     proc = mpirun_popen(job)
     assert wait_for(lambda: partial_checkpoint(out), proc), "no checkpoint before the end"
@@ -413,7 +418,7 @@ def test_signal_to_mpirun_then_resume_is_identical(tmp_path, reference, sig, exp
     returns 1 whatever the ranks do. Either way the file is a valid checkpoint and the resumed run is bit-identical."""
     if find_launcher().family == "mpich":  # MPICH's Hydra forwards SIGTERM/SIGINT too: the ranks checkpoint, exit 75
         expected = 75
-    job = write_job(tmp_path)
+    job = write_job(tmp_path, coll=SIGNAL_COLL)
     out = tmp_path / "r.h5"
     proc = mpirun_popen(job)
     assert wait_for(lambda: partial_checkpoint(out), proc), "no checkpoint before the end"

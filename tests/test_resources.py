@@ -110,9 +110,9 @@ def test_estimate_scales_with_each_driver(tmp_path):
     l4 = estimate(parse_job(quantum(tmp_path, 2000, "lindblad", quantum_extra='backend = "petsc"\n'), "x"), 4)
     assert l4.total < l1.total and "4 ranks per point" in l4.detail
     # Redfield's dense eigenvalue check is O(N^4).
-    r_dense = est(quantum(tmp_path, 100, "redfield", quantum_extra='redfield_eigs = "dense"\n'))
-    r_none = est(quantum(tmp_path, 100, "redfield", quantum_extra='redfield_eigs = "none"\n'))
-    assert r_dense.total - r_none.total == pytest.approx(13.0 * 100**4, rel=1e-9)
+    r_dense = est(quantum(tmp_path, 60, "redfield", quantum_extra='redfield_eigs = "dense"\n'))
+    r_none = est(quantum(tmp_path, 60, "redfield", quantum_extra='redfield_eigs = "none"\n'))
+    assert r_dense.total - r_none.total == pytest.approx(13.0 * 60**4, rel=1e-9)
     # Two particles: the triangle basis dominates; MD: trajectories; sweeps: points.
     two = est(quantum(tmp_path, 400, particles=2))
     assert "two-particle basis n_b" in two.detail and two.total > est(quantum(tmp_path, 400)).total
