@@ -191,19 +191,12 @@ def memory_available() -> tuple[int | None, str]:
 
 
 def _ranks_per_point(cfg: JobConfig, size: int) -> int:
-    """Ranks sharing one point, as :func:`mpiheat.core.driver.resolve_ranks_per_point` will choose them."""
-    par = cfg.parallel
-    if par.ranks_per_point != "auto":
-        r = int(par.ranks_per_point)
-    elif par.layout == "points":
-        r = 1
-    elif par.layout == "matrix":
-        r = size
-    else:
-        from mpiheat.jobs import get_kind
+    """Ranks sharing one point, as :func:`mpiheat.core.driver.resolve_ranks_per_point` will choose them (clamped to
+    the run's size here: a value that does not divide it is refused by the driver after start-up)."""
+    from mpiheat.core.driver import requested_ranks_per_point
+    from mpiheat.jobs import get_kind
 
-        r = get_kind(cfg.job.kind).ranks_per_point(cfg, size)
-    return max(1, min(r, size))
+    return max(1, min(requested_ranks_per_point(get_kind(cfg.job.kind), cfg, size), size))
 
 
 def two_particle_basis(levels: int, masses) -> int:

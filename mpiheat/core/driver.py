@@ -150,17 +150,21 @@ def _fmt(seconds: float) -> str:
     return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
 
 
-def resolve_ranks_per_point(kind: Kind, cfg: JobConfig, size: int) -> int:
-    """Ranks per point from ``[parallel]`` (layout/ranks_per_point) and the kind's default."""
+def requested_ranks_per_point(kind: Kind, cfg: JobConfig, size: int) -> int:
+    """Ranks per point asked for by ``[parallel]`` (layout/ranks_per_point) or the kind's default, unchecked."""
     par = cfg.parallel
     if par.ranks_per_point != "auto":
-        r = int(par.ranks_per_point)
-    elif par.layout == "points":
-        r = 1
-    elif par.layout == "matrix":
-        r = size
-    else:
-        r = kind.ranks_per_point(cfg, size)
+        return int(par.ranks_per_point)
+    if par.layout == "points":
+        return 1
+    if par.layout == "matrix":
+        return size
+    return kind.ranks_per_point(cfg, size)
+
+
+def resolve_ranks_per_point(kind: Kind, cfg: JobConfig, size: int) -> int:
+    """Ranks per point from ``[parallel]`` (layout/ranks_per_point) and the kind's default."""
+    r = requested_ranks_per_point(kind, cfg, size)
     if r > size or size % r:
         raise JobError(cfg.source, "[parallel] ranks_per_point",
                        f"{r} does not divide the {size} MPI ranks of this run")
