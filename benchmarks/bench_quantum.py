@@ -41,18 +41,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mpiheat.launcher import mpiexec  # noqa: E402
-from mpiheat.parallel import reset_peak_rss, rss_mb  # noqa: E402
+from mpiheat.numerics.parallel import reset_peak_rss, rss_mb  # noqa: E402
 from mpiheat.quantum.calibrate import calibrate_gamma  # noqa: E402
-from mpiheat.quantum.lindblad import (  # noqa: E402
+from mpiheat.quantum.operators.lindblad import (  # noqa: E402
     bath_rates,
     heat_currents,
     liouvillian_complex_csr,
     liouvillian_csr,
     transitions,
 )
-from mpiheat.quantum.pauli import pauli_sweep  # noqa: E402
-from mpiheat.quantum.spectrum import box_spectrum  # noqa: E402
-from mpiheat.quantum.steadystate import solve_trace_constrained, steadystate  # noqa: E402
+from mpiheat.quantum.operators.pauli import pauli_sweep  # noqa: E402
+from mpiheat.quantum.operators.spectrum import box_spectrum  # noqa: E402
+from mpiheat.quantum.solvers.steadystate import solve_trace_constrained, steadystate  # noqa: E402
 
 ETA = -2.25
 T_L, T_R = 1000.0, 1.0

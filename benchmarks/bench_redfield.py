@@ -5,7 +5,7 @@ Parameters: the Letter's Fig. 6 regime (gamma = 1e-4, eta = -2.25, T_L = 1000, T
 under 10 s on 2 cores, memory O(N^2) (no N^4 term).  The QuTiP peer (``bloch_redfield_tensor(sec_cutoff=-1)`` +
 ``steadystate``) runs only if qutip is importable, at N = 40 (``--peer-n60`` adds N = 60, ~6 min in SPEC's note).
 
-The physicality check (rightmost generator eigenvalue, :mod:`mpiheat.quantum.redfield_eigs`) is timed on its own,
+The physicality check (rightmost generator eigenvalue, ``quantum/solvers/redfield_eigs``) is timed on its own,
 also in fresh subprocesses: the matrix-free cluster + Jacobi-Davidson method at every size, side by side with dense
 ``eigvals`` of the assembled N^2 x N^2 generator where that is affordable (N <= 60), and their agreement.
 
@@ -46,9 +46,9 @@ import json, resource, sys, time, logging
 logging.disable(logging.WARNING)
 N, backend = int(sys.argv[1]), sys.argv[2]
 P = json.loads(sys.argv[3])
-from mpiheat.quantum.spectrum import box_spectrum
-from mpiheat.quantum.redfield import redfield_steadystate
-from mpiheat.quantum.pauli import pauli_sweep
+from mpiheat.quantum.operators.spectrum import box_spectrum
+from mpiheat.quantum.operators.redfield import redfield_steadystate
+from mpiheat.quantum.operators.pauli import pauli_sweep
 sp = box_spectrum(N)
 t0 = time.perf_counter()
 s = redfield_steadystate(sp, P["T_L"], P["T_R"], gamma=P["gamma"], eta=P["eta"], backend=backend, check_eigs=False)
@@ -71,9 +71,9 @@ import json, resource, sys, time, logging
 logging.disable(logging.WARNING)
 N, method = int(sys.argv[1]), sys.argv[2]
 P = json.loads(sys.argv[3])
-from mpiheat.quantum.spectrum import box_spectrum
-from mpiheat.quantum.redfield import redfield_generator
-from mpiheat.quantum.redfield_eigs import rightmost_eigenvalues
+from mpiheat.quantum.operators.spectrum import box_spectrum
+from mpiheat.quantum.operators.redfield import redfield_generator
+from mpiheat.quantum.solvers.redfield_eigs import rightmost_eigenvalues
 gen = redfield_generator(box_spectrum(N), P["T_L"], P["T_R"], gamma=P["gamma"], eta=P["eta"])
 t0 = time.perf_counter()
 r = rightmost_eigenvalues(gen, method=method)
@@ -88,8 +88,8 @@ import importlib.util, json, sys, time, logging
 logging.disable(logging.WARNING)
 N, P, which = int(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
 from mpi4py import MPI
-from mpiheat.quantum.spectrum import box_spectrum
-from mpiheat.quantum import redfield as rf
+from mpiheat.quantum.operators.spectrum import box_spectrum
+from mpiheat.quantum.operators import redfield as rf
 comm = MPI.COMM_WORLD
 gen = rf.redfield_generator(box_spectrum(N), P["T_L"], P["T_R"], gamma=P["gamma"], eta=P["eta"])
 if which == "old":
@@ -115,7 +115,7 @@ import json, sys, time, resource
 import numpy as np
 import qutip
 N = int(sys.argv[1]); P = json.loads(sys.argv[2])
-from mpiheat.quantum.spectrum import box_spectrum
+from mpiheat.quantum.operators.spectrum import box_spectrum
 sp = box_spectrum(N)
 H = qutip.Qobj(np.diag(sp.E))
 def spec(T):
@@ -180,7 +180,7 @@ def run_scale(N: int, which: str, ranks: int = 2, old_path: str | None = None) -
 
 def old_check_source(dest: Path) -> str | None:
     """Write the old check's module (``git show OLD_COMMIT:...``) to ``dest``; None if git cannot."""
-    p = subprocess.run(["git", "show", f"{OLD_COMMIT}:mpiheat/quantum/redfield_eigs.py"], capture_output=True,
+    p = subprocess.run(["git", "show", f"{OLD_COMMIT}:mpiheat/quantum/solvers/redfield_eigs.py"], capture_output=True,
                        text=True, cwd=ROOT)
     if p.returncode != 0:
         return None

@@ -36,7 +36,7 @@ MASSES = (1.0, math.sqrt(2.0))
 def worker(n: int, method: str, compare: bool) -> None:
     from mpi4py import MPI
 
-    from mpiheat.quantum.two_particle import two_particle_spectrum
+    from mpiheat.quantum.twoparticle.levels import two_particle_spectrum
 
     comm = MPI.COMM_WORLD
     base_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

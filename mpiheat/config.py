@@ -507,7 +507,7 @@ def build_config(data: dict, source: str = "<job>", check_output: bool = True) -
 
 
 def sweep_axes(kind: str, cfg: JobConfig) -> list[tuple[str, int]]:
-    """``(key, number of values)`` of each axis of ``kind``'s plan (mirrors ``mpiheat.jobs.*.plan``)."""
+    """``(key, number of values)`` of each axis of ``kind``'s plan (mirrors ``mpiheat.kinds.*.plan``)."""
     q, t = cfg.quantum, cfg.temperatures
     temps = [("[temperatures] T", len(t.T))] if t.T is not None else (
         [("[temperatures] T_R", len(t.T_R))] if t.T_R is not None else [])
@@ -652,7 +652,7 @@ def _cross_checks(kind: str, s: dict, raw: dict, source: str, check_output: bool
 
 def _check_top_weight(s: dict, masses: tuple, source: str) -> None:
     """Refuse, before any eigensolve, a truncation whose top-level weight certainly exceeds max_top_weight."""
-    from mpiheat.jobs.quantum import predicted_top_gap, top_weight_problem
+    from mpiheat.kinds.quantum import predicted_top_gap, top_weight_problem
 
     q, t = s["quantum"], s["temperatures"]
     if t["T"] is not None:

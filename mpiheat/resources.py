@@ -18,7 +18,7 @@ see :data:`CALIBRATION`; ``tests/test_resources.py`` measures it again):
   eigenvalues, ``c4 N^4``. With the PETSc backend the distributed operator and its MUMPS factors are shared by the
   ranks of a point (``c N^2 / r``) and rho, spectrum and currents are replicated (``c N^2``);
 * quantum, two particles: the triangle spectral basis of ``n_b = (p+1)(p+2)/2`` polynomials at the fine degree p
-  (:func:`mpiheat.quantum.two_particle.default_degree` + refinement), several dense ``n_b x n_b`` matrices, then the
+  (:func:`~.twoparticle.levels.default_degree` + refinement), several dense ``n_b x n_b`` matrices, then the
   N-level solver as above;
 * relaxation (quantum): the dense spectral analysis of the N^2 x N^2 generator (Lindblad N <= 30, Redfield always),
   ``c4 N^4``; Lindblad above 30 uses the exact block path, ``c N^2``;
@@ -191,10 +191,10 @@ def memory_available() -> tuple[int | None, str]:
 
 
 def _ranks_per_point(cfg: JobConfig, size: int) -> int:
-    """Ranks sharing one point, as :func:`mpiheat.core.driver.resolve_ranks_per_point` will choose them (clamped to
+    """Ranks sharing one point, as :func:`mpiheat.driver.runner.resolve_ranks_per_point` will choose them (clamped to
     the run's size here: a value that does not divide it is refused by the driver after start-up)."""
-    from mpiheat.core.driver import requested_ranks_per_point
-    from mpiheat.jobs import get_kind
+    from mpiheat.driver.runner import requested_ranks_per_point
+    from mpiheat.kinds import get_kind
 
     return max(1, min(requested_ranks_per_point(get_kind(cfg.job.kind), cfg, size), size))
 

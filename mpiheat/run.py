@@ -13,7 +13,7 @@ import sys
 if __name__ == "__main__":
     # First thing, before any heavy import (numpy, mpi4py, h5py, numba): a stop signal during start-up is a request
     # (exit 75 at the first agreement point), not the default action that kills the rank.
-    from mpiheat.core.signals import STOP as _STOP
+    from mpiheat.driver.signals import STOP as _STOP
 
     _STOP.install()
 
@@ -103,7 +103,7 @@ def _startup_delay_hook() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from mpiheat.core.signals import STOP
+    from mpiheat.driver.signals import STOP
 
     STOP.install()  # no-op when already installed at start-up (python -m mpiheat.run)
     _startup_delay_hook()
@@ -129,7 +129,7 @@ def _abort_if_parallel(code: int) -> None:
 
 def _exit_code(e: BaseException) -> int:
     from mpiheat.config import JobError
-    from mpiheat.core.driver import EXIT_INTERRUPTED, Interrupted
+    from mpiheat.driver.runner import EXIT_INTERRUPTED, Interrupted
     from mpiheat.io import CorruptResultsError
     from mpiheat.io.lock import OutputBusyError
 
@@ -209,7 +209,7 @@ def _run(cfg, args, petsc_args, comm, log) -> int:
     progress = {"auto": None, "on": True, "off": False}[args.progress]
     t0 = time.time()
     try:
-        from mpiheat.core.driver import run_job
+        from mpiheat.driver.runner import run_job
 
         if rank == 0:
             log.info("job %s (kind %s) on %d rank(s) -> %s", cfg.source, cfg.job.kind, size, cfg.job.output)
@@ -238,7 +238,7 @@ def _run(cfg, args, petsc_args, comm, log) -> int:
             comm.Abort(code)
         return code
     if rank == 0 and not args.quiet:
-        from mpiheat.jobs import get_kind
+        from mpiheat.kinds import get_kind
 
         names = get_kind(cfg.job.kind).summary(cfg, columns)
         try:

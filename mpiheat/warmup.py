@@ -48,7 +48,7 @@ class _SelfComm:
 
 
 def _first_point(cfg) -> dict:
-    from mpiheat.jobs import get_kind
+    from mpiheat.kinds import get_kind
 
     points = get_kind(cfg.job.kind).plan(cfg)
     return points[0] if points else {}
@@ -57,8 +57,8 @@ def _first_point(cfg) -> dict:
 def _md_task(cfg, point: dict, masses: tuple) -> Callable[[], None]:
     def run() -> None:
         from mpiheat.classical.md import run_md
-        from mpiheat.core.sweep import point_value
-        from mpiheat.jobs.classical import bath_from
+        from mpiheat.kinds.classical import bath_from
+        from mpiheat.kinds.sweep import point_value
 
         length = float(point_value(point, "length", cfg.system.length))
         T_L, T_R = float(point.get("T_L", 1.0)), float(point.get("T_R", 1.0))
@@ -72,7 +72,7 @@ def _md_task(cfg, point: dict, masses: tuple) -> Callable[[], None]:
 def _transfer_task(cfg, point: dict, mass: float) -> Callable[[], None]:
     def run() -> None:
         from mpiheat.classical.transfer import transfer_current
-        from mpiheat.jobs.classical import bath_from
+        from mpiheat.kinds.classical import bath_from
 
         # A large T_hot/T_cold ratio takes every branch of the solver (the far-region shift kernel included);
         # a coarse grid and 3 iterations keep it cheap. The kernels' argument types do not depend on these values.
@@ -85,7 +85,7 @@ def _transfer_task(cfg, point: dict, mass: float) -> Callable[[], None]:
 def _relaxation_task(cfg) -> Callable[[], None]:
     def run() -> None:
         from mpiheat.classical.relaxation import thermalisation_time
-        from mpiheat.jobs.classical import bath_from
+        from mpiheat.kinds.classical import bath_from
 
         thermalisation_time(1.0, bath_from(cfg, {}), E0=cfg.relaxation.E0, tol=cfg.relaxation.tol, max_moves=2)
 

@@ -1,9 +1,9 @@
-"""Shared test fixtures: environment pinning, the MPI launcher for MPI tests, and the ``petsc``/``debian_stack`` marks.
+"""Shared test fixtures: environment pinning, the MPI launcher for MPI tests, and the ``petsc`` mark.
 
 The suite runs on two stacks (``make test``): Debian's packages in ``.venv`` and the newest PyPI releases with the
 ``mpich`` wheel in ``.venv-pypi`` (``MPIHEAT_STACK=pypi``). Tests that need petsc4py/slepc4py carry
-``@pytest.mark.petsc`` and skip, with the reason, where those optional packages are absent; tests that should run once
-only, on the Debian stack (the Slurm cluster tests use Debian's Open MPI), carry ``@pytest.mark.debian_stack``.
+``@pytest.mark.petsc`` and skip, with the reason, where those optional packages are absent; every other test runs on
+both stacks (the Slurm cluster tests too: the template's launcher follows mpi4py's MPI library).
 """
 
 from __future__ import annotations
@@ -60,13 +60,9 @@ def run_mpi(n: int, args: list[str], timeout: float = 600, check: bool = True, *
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     no_petsc = pytest.mark.skip(reason=f"needs petsc4py/slepc4py (optional extra mpiheat[petsc]), not installed in "
                                        f"this stack ({STACK}); they run on the Debian stack")
-    other_stack = pytest.mark.skip(reason=f"runs once, on the Debian stack (Debian's Open MPI); this is the {STACK} "
-                                          f"stack")
     for item in items:
         if not HAVE_PETSC and item.get_closest_marker("petsc"):
             item.add_marker(no_petsc)
-        if STACK != "debian" and item.get_closest_marker("debian_stack"):
-            item.add_marker(other_stack)
 
 
 @pytest.fixture

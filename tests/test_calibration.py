@@ -14,7 +14,7 @@ from mpiheat.quantum.calibrate import (
     kappa_quantum,
     power_law,
 )
-from mpiheat.quantum.spectrum import box_spectrum
+from mpiheat.quantum.operators.spectrum import box_spectrum
 
 ETAS = [0.0, -0.5, -1.0, -1.5, -2.0, -2.5, -3.0]
 FIG3 = [8.036e-7, 3.755e-5, 1.477e-3, 4.691e-2, 1.160, 22.499, 357.057]

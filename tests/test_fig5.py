@@ -9,8 +9,8 @@ import numpy as np
 
 from analysis.common import max_positive_slope
 from mpiheat.quantum.calibrate import kappa_quantum
-from mpiheat.quantum.pauli import pauli_sweep
-from mpiheat.quantum.two_particle import two_particle_spectrum
+from mpiheat.quantum.operators.pauli import pauli_sweep
+from mpiheat.quantum.twoparticle.levels import two_particle_spectrum
 
 KAPPA_C_TWO = 3.7767  # jobs/fig5_kappa_classical.toml, 32 x 1e6 collisions, +- 0.0073
 

@@ -18,7 +18,7 @@ import pytest
 
 from conftest import run_mpi
 from mpiheat.io import read_results
-from mpiheat.jobs.quantum import WEYL_MARGIN, predicted_top_gap, weyl_energy
+from mpiheat.kinds.quantum import WEYL_MARGIN, predicted_top_gap, weyl_energy
 
 MASSES = (1.0, math.sqrt(2.0))
 KAPPA_C = 21.1998  # jobs/fig8_kappa_classical.toml as written: 21.1998 +- 0.0357 at T = 1000
@@ -60,7 +60,7 @@ def test_weyl_estimate_against_computed_levels():
     """Two-term Weyl is within 3 % of the computed levels 10..200, and the up-front bound is above E_n - E_0."""
     from mpi4py import MPI
 
-    from mpiheat.quantum.two_particle import two_particle_spectrum
+    from mpiheat.quantum.twoparticle.levels import two_particle_spectrum
 
     spec = two_particle_spectrum(200, MASSES, 1.0, comm=MPI.COMM_SELF)
     n = np.arange(1, len(spec.E) + 1)
@@ -130,7 +130,7 @@ def test_top_weight_refused_after_the_spectrum(tmp_path):
     """A tolerance between the Weyl bound and the exact weight: passes up front, refused on the computed spectrum."""
     from mpi4py import MPI
 
-    from mpiheat.quantum.two_particle import two_particle_spectrum
+    from mpiheat.quantum.twoparticle.levels import two_particle_spectrum
 
     N, T = 60, 1000.0
     predicted = math.exp(-predicted_top_gap(N, MASSES, 1.0)[0] / T)

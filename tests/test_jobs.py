@@ -50,7 +50,7 @@ def test_quantum_job_pauli_equals_lindblad_and_layout(tmp_path):
     assert np.all(cols["rho_min_eig"] > -1e-12) and np.all(np.abs(cols["trace"] - 1) < 1e-12)
     # Calibration: kappa^q(T_cal) = kappa^c(T_cal) = sqrt(T/(2 pi)) for this gamma.
     from mpiheat.quantum.calibrate import kappa_quantum
-    from mpiheat.quantum.spectrum import box_spectrum
+    from mpiheat.quantum.operators.spectrum import box_spectrum
 
     g = attrs["gamma"]
     assert kappa_quantum(box_spectrum(20), 50.0, gamma=g, eta=-2.25) == pytest.approx(np.sqrt(50 / (2 * np.pi)),

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy.integrate import trapezoid  # np.trapz is gone in numpy 2.4; scipy has had this name since 1.6
 
-from mpiheat.quantum.observables import density_integral, expect_P_R, participation_ratio
-from mpiheat.quantum.spectrum import box_spectrum
-from mpiheat.quantum.steadystate import steadystate
+from mpiheat.quantum.operators.observables import density_integral, expect_P_R, participation_ratio
+from mpiheat.quantum.operators.spectrum import box_spectrum
+from mpiheat.quantum.solvers.steadystate import steadystate
 
 
 def box_functions(N, L):

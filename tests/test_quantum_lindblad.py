@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 
 from mpiheat.quantum.calibrate import calibrate_gamma
-from mpiheat.quantum.lindblad import (
+from mpiheat.quantum.operators.lindblad import (
     heat_currents,
     liouvillian_csr,
     real_to_rho,
     rho_to_real,
     transitions,
 )
-from mpiheat.quantum.pauli import pauli_sweep
-from mpiheat.quantum.spectrum import Spectrum, bose, box_spectrum
-from mpiheat.quantum.steadystate import steadystate
+from mpiheat.quantum.operators.pauli import pauli_sweep
+from mpiheat.quantum.operators.spectrum import Spectrum, bose, box_spectrum
+from mpiheat.quantum.solvers.steadystate import steadystate
 
 KW = {"gamma": 1.0, "eta": -2.25}
 
@@ -235,7 +235,7 @@ def test_bad_levels():
 
 def test_complex_export_and_unreduced_solve_agree():
     """The column-stacked complex operator (handed to QuTiP) is Eq. 6; reduce=False gives the same state."""
-    from mpiheat.quantum.lindblad import liouvillian_complex_csr
+    from mpiheat.quantum.operators.lindblad import liouvillian_complex_csr
 
     spec = pair_spectrum(6)
     N = spec.N
@@ -257,7 +257,7 @@ def _one_shot_csr(spec: Spectrum, T_L: float, T_R: float, rows, baths: str = "LR
     chunked builder must reproduce bit for bit."""
     import scipy.sparse as sp
 
-    from mpiheat.quantum import lindblad as lb
+    from mpiheat.quantum.operators import lindblad as lb
 
     N = spec.N
     dim = N * N
@@ -288,7 +288,7 @@ def _one_shot_csr(spec: Spectrum, T_L: float, T_R: float, rows, baths: str = "LR
 def test_chunked_assembly_is_bit_identical_to_one_shot(make, monkeypatch):
     """Issue 12: the block is assembled chunk by chunk (memory of one chunk, pairs selected per block), yet every
     stored value, index and row pointer equals the one-shot assembly, for tiny chunks and any row block."""
-    from mpiheat.quantum import lindblad as lb
+    from mpiheat.quantum.operators import lindblad as lb
 
     spec = make()
     N = spec.N

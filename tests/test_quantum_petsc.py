@@ -10,8 +10,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from mpiheat.quantum.spectrum import box_spectrum
-from mpiheat.quantum.steadystate import steadystate
+from mpiheat.quantum.operators.spectrum import box_spectrum
+from mpiheat.quantum.solvers.steadystate import steadystate
 
 pytestmark = pytest.mark.petsc  # skips, with the reason, where petsc4py/slepc4py are absent (tests/conftest.py)
 
@@ -73,8 +73,8 @@ DRIVER = textwrap.dedent("""
     import json, sys
     import numpy as np
     from mpi4py import MPI
-    from mpiheat.quantum.spectrum import box_spectrum
-    from mpiheat.quantum.steadystate import steadystate
+    from mpiheat.quantum.operators.spectrum import box_spectrum
+    from mpiheat.quantum.solvers.steadystate import steadystate
     comm = MPI.COMM_WORLD
     out = []
     for N, T_L, T_R in json.loads(sys.argv[1]):
@@ -113,8 +113,8 @@ def test_mpirun_two_ranks_matches_serial(tmp_path):
 
 def test_eps_large_box_regression():
     """EPS at N = 100 (where MUMPS once stopped on the exact zero pivot of shift-and-invert at 0) equals Pauli."""
-    from mpiheat.quantum.spectrum import box_spectrum
-    from mpiheat.quantum.steadystate import steadystate
+    from mpiheat.quantum.operators.spectrum import box_spectrum
+    from mpiheat.quantum.solvers.steadystate import steadystate
 
     sp = box_spectrum(100)
     a = steadystate(sp, 1000.0, 10.0, gamma=5.2548, eta=-2.25, equation="lindblad", backend="petsc", solver="eps")
@@ -128,7 +128,7 @@ def test_eps_large_box_regression():
 @pytest.mark.parametrize("size", [1, 2, 3, 4])
 def test_row_split_covers_rows_in_order_without_splitting_pairs(N, size):
     """Issue 12 row split: contiguous blocks covering all N^2 rows in order; no (Re, Im) coherence pair is cut."""
-    from mpiheat.quantum.petsc_backend import row_split
+    from mpiheat.quantum.solvers.petsc_backend import row_split
 
     dim = N * N
     blocks = [row_split(dim, N, size, k) for k in range(size)]
@@ -144,8 +144,8 @@ DEGENERATE_DRIVER = textwrap.dedent("""
     sys.path.insert(0, os.getcwd())
     import numpy as np
     from mpi4py import MPI
-    from mpiheat.quantum.spectrum import box_spectrum
-    from mpiheat.quantum.steadystate import steadystate
+    from mpiheat.quantum.operators.spectrum import box_spectrum
+    from mpiheat.quantum.solvers.steadystate import steadystate
     from tests.test_quantum_lindblad import pair_spectrum
     comm = MPI.COMM_WORLD
     out = []

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import scipy.integrate as si
 
-from mpiheat.quantum.dynamics import evolve, initial_state, relaxation, trace_distance
-from mpiheat.quantum.lindblad import liouvillian_csr
-from mpiheat.quantum.redfield import redfield_generator
-from mpiheat.quantum.spectrum import box_spectrum
+from mpiheat.quantum.operators.lindblad import liouvillian_csr
+from mpiheat.quantum.operators.redfield import redfield_generator
+from mpiheat.quantum.operators.spectrum import box_spectrum
+from mpiheat.quantum.solvers.dynamics import evolve, initial_state, relaxation, trace_distance
 
 CASES = [("lindblad", 8, 1.0, 50.0, 2.0), ("redfield", 6, 0.03, 50.0, 2.0)]
 
@@ -71,7 +71,7 @@ def test_redfield_complex_form_stays_hermitian_and_matches_real_representation()
 
 def test_lindblad_block_path_equals_full_path_and_scales():
     """Above dense_limit the Lindblad relaxation runs block by block (exact): same numbers as the dense path."""
-    from mpiheat.quantum.dynamics import slowest_modes
+    from mpiheat.quantum.solvers.dynamics import slowest_modes
 
     sp = box_spectrum(30)
     kw = dict(gamma=5.254766, eta=-2.25, tol=1e-6)
@@ -86,7 +86,7 @@ def test_lindblad_block_path_equals_full_path_and_scales():
     L = liouvillian_csr(box_spectrum(12), 50.0, 2.0, gamma=1.0, eta=-2.25)
     rng = np.random.default_rng(7)
     A = rng.normal(size=(12, 12)) + 1j * rng.normal(size=(12, 12))
-    from mpiheat.quantum.lindblad import rho_to_real
+    from mpiheat.quantum.operators.lindblad import rho_to_real
 
     x = rho_to_real(initial_state(box_spectrum(12), A @ A.conj().T)) - rho_to_real(initial_state(box_spectrum(12),
                                                                                                    "ground"))

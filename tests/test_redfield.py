@@ -9,10 +9,10 @@ import os
 import numpy as np
 import pytest
 
-from mpiheat.quantum import redfield as rf
-from mpiheat.quantum.lindblad import real_to_rho, rho_to_real
-from mpiheat.quantum.pauli import pauli_sweep, rate_matrices
-from mpiheat.quantum.spectrum import box_spectrum
+from mpiheat.quantum.operators import redfield as rf
+from mpiheat.quantum.operators.lindblad import real_to_rho, rho_to_real
+from mpiheat.quantum.operators.pauli import pauli_sweep, rate_matrices
+from mpiheat.quantum.operators.spectrum import box_spectrum
 
 PARAMS = dict(T_L=50.0, T_R=2.0, eta=-2.25)  # SPEC §3 reference point, N = 20
 
@@ -109,7 +109,7 @@ def test_gamma_to_zero_lindblad_limit_slope():
 
 def test_unphysical_regime_detected(caplog):
     sp = box_spectrum(20)
-    with caplog.at_level(logging.WARNING, logger="mpiheat.quantum.redfield"):
+    with caplog.at_level(logging.WARNING, logger="mpiheat.quantum.operators.redfield"):
         bad = rf.redfield_steadystate(sp, gamma=0.1, backend="scipy", check_eigs=True, **PARAMS)
     assert bad.max_real_eig == pytest.approx(1.07, abs=0.01)
     assert bad.unphysical
@@ -117,7 +117,7 @@ def test_unphysical_regime_detected(caplog):
     cols = bad.as_columns()
     assert cols["unphysical"] is True and cols["max_real_eig"] > 1.0
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="mpiheat.quantum.redfield"):
+    with caplog.at_level(logging.WARNING, logger="mpiheat.quantum.operators.redfield"):
         good = rf.redfield_steadystate(sp, gamma=1e-4, backend="scipy", check_eigs=True, **PARAMS)
     assert good.max_real_eig < 0
     assert not good.unphysical
@@ -126,7 +126,7 @@ def test_unphysical_regime_detected(caplog):
 
 def test_complex_form_blocks_and_block_inverse():
     """The cluster method's pieces: complex-basis product, entry-wise blocks, and the shifted block inverse."""
-    from mpiheat.quantum.redfield_eigs import ClusterBlocks, _block, apply_complex
+    from mpiheat.quantum.solvers.redfield_eigs import ClusterBlocks, _block, apply_complex
 
     N = 7
     gen = rf.redfield_generator(box_spectrum(N), gamma=0.05, **PARAMS)
@@ -174,7 +174,7 @@ EIG_CASES = [
 @pytest.mark.parametrize("N,gamma,T_L,T_R", EIG_CASES)
 def test_cluster_eigenvalue_check_matches_dense(N, gamma, T_L, T_R):
     """Matrix-free rightmost-eigenvalue search vs dense eigvals of the assembled generator."""
-    from mpiheat.quantum.redfield_eigs import rightmost_eigenvalues
+    from mpiheat.quantum.solvers.redfield_eigs import rightmost_eigenvalues
 
     gen = rf.redfield_generator(box_spectrum(N), T_L, T_R, gamma=gamma, eta=-2.25)
     dense = rightmost_eigenvalues(gen, method="dense")
@@ -198,13 +198,13 @@ def test_cluster_eigenvalue_check_matches_dense(N, gamma, T_L, T_R):
 def test_eigenvalue_check_beyond_dense_limit(caplog):
     """N > 40: the default ("auto") check runs matrix-free, flags gamma = 0.1 and clears gamma = 1e-4."""
     sp = box_spectrum(48)
-    with caplog.at_level(logging.WARNING, logger="mpiheat.quantum.redfield"):
+    with caplog.at_level(logging.WARNING, logger="mpiheat.quantum.operators.redfield"):
         # rho_ss itself dips to -1.4e-10 here (Redfield is not positive); this test is about the spectrum
         good = rf.redfield_steadystate(sp, gamma=1e-4, positivity_tol=1e-8, **PARAMS)
     assert good.eig_method.startswith("cluster[")
     assert good.max_real_eig == pytest.approx(-2.0449e-4, rel=1e-3)  # slowest population mode (as at N = 20, 40)
     assert not good.unphysical and not caplog.records
-    with caplog.at_level(logging.WARNING, logger="mpiheat.quantum.redfield"):
+    with caplog.at_level(logging.WARNING, logger="mpiheat.quantum.operators.redfield"):
         bad = rf.redfield_steadystate(sp, gamma=0.1, **PARAMS)
     assert bad.eig_method.startswith("cluster[") and bad.max_real_eig > 1.0 and bad.unphysical
     assert any("unphysical" in r.getMessage() for r in caplog.records)
@@ -235,8 +235,8 @@ def test_equal_temperatures_no_current_and_backends_agree():
 MPI_SCRIPT = """
 import json, sys
 from mpi4py import MPI
-from mpiheat.quantum import redfield as rf
-from mpiheat.quantum.spectrum import box_spectrum
+from mpiheat.quantum.operators import redfield as rf
+from mpiheat.quantum.operators.spectrum import box_spectrum
 s = rf.redfield_steadystate(box_spectrum(23), 50.0, 2.0, gamma=0.02, eta=-2.25, backend="petsc",
                             check_eigs="cluster", petsc_options="-redfield_ksp_gmres_restart 40")
 if MPI.COMM_WORLD.rank == 0:
@@ -268,7 +268,7 @@ def test_petsc_two_ranks_equals_one_process(tmp_path, mpirun):
 
 def test_front_end_dispatch():
     """steadystate(equation="redfield") reaches the Redfield solver and reports the physicality columns."""
-    from mpiheat.quantum.steadystate import SteadyState, steadystate
+    from mpiheat.quantum.solvers.steadystate import SteadyState, steadystate
 
     sp = box_spectrum(12)
     s = steadystate(sp, 50.0, 2.0, gamma=1e-3, eta=-2.25, equation="redfield")

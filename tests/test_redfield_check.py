@@ -10,8 +10,9 @@ import os
 import numpy as np
 import pytest
 
-from mpiheat.quantum import redfield as rf
-from mpiheat.quantum.redfield_eigs import (
+from mpiheat.quantum.operators import redfield as rf
+from mpiheat.quantum.operators.spectrum import box_spectrum
+from mpiheat.quantum.solvers.redfield_eigs import (
     _block,
     _blocks_batched,
     cluster_partition,
@@ -19,7 +20,6 @@ from mpiheat.quantum.redfield_eigs import (
     gershgorin_right,
     rightmost_eigenvalues,
 )
-from mpiheat.quantum.spectrum import box_spectrum
 
 # verdict grid: N x gamma x (T_L, T_R) at dense-affordable sizes; stable and unstable points of every kind
 GRID = [(N, g, TL, TR) for N in (16, 24) for g in (1e-4, 1e-2, 0.1, 1.0)
@@ -113,9 +113,9 @@ def test_stable_value_is_the_perturbed_slowest_population_mode():
 MPI_SCRIPT = """
 import json, sys
 from mpi4py import MPI
-from mpiheat.quantum import redfield as rf
-from mpiheat.quantum.spectrum import box_spectrum
-from mpiheat.quantum.redfield_eigs import rightmost_eigenvalues
+from mpiheat.quantum.operators import redfield as rf
+from mpiheat.quantum.operators.spectrum import box_spectrum
+from mpiheat.quantum.solvers.redfield_eigs import rightmost_eigenvalues
 out = []
 for N, g, TL, TR in [(70, 1e-4, 1000.0, 100.0), (50, 0.1, 50.0, 2.0), (64, 1e-6, 600.0, 60.0)]:
     gen = rf.redfield_generator(box_spectrum(N), TL, TR, gamma=g, eta=-2.25)

@@ -7,6 +7,10 @@ It skips, with the reason, only where that is impossible (not root, no apt-get).
 
 Jobs run at a reduced scale with ``--ntasks=2`` on a 2-CPU node; no sacct (no slurmdbd): the state comes from
 ``scontrol show job`` (``MinJobAge=600``) and the job-completion log.
+
+The same tests run on both stacks, with the interpreter running them as the jobs' ``MPIHEAT_PYTHON``: Debian's Open MPI
+(the template picks ``srun --mpi=pmix``) and the ``mpich`` wheel (``srun --mpi=pmi2``, or the wheel's Hydra
+``mpiexec``). The launcher follows mpi4py's library on either, and a mismatch is refused the same way (exit 2).
 """
 
 from __future__ import annotations
@@ -22,8 +26,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mpiheat.launcher import find_launcher, mpiexec, srun_mpi_plugins
+
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = [pytest.mark.timeout(900), pytest.mark.debian_stack]  # once, with Debian's Open MPI (conftest.py)
+pytestmark = pytest.mark.timeout(900)
 
 _spec = importlib.util.spec_from_file_location("mpiheat_slurm_harness", ROOT / "tools" / "slurm" / "harness.py")
 harness = importlib.util.module_from_spec(_spec)
@@ -67,10 +73,27 @@ def _env(cluster, **extra) -> dict:
     env = cluster.env({k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "SBATCH_", "SRUN_"))})
     # The shared (warm) numba cache: the tests check Slurm, not compile time (tests/test_warmup.py checks warm-up).
     env["MPIHEAT_NUMBA_CACHE_DIR"] = os.environ.get("NUMBA_CACHE_DIR", str(ROOT / ".numba_cache"))
-    for k in ("MPIHEAT_ROOT", "MPIHEAT_WORKDIR", "MPIHEAT_LAUNCHER", "MPIHEAT_SRUN_MPI", "MPIHEAT_STOP_LEAD"):
+    for k in ("MPIHEAT_ROOT", "MPIHEAT_WORKDIR", "MPIHEAT_LAUNCHER", "MPIHEAT_SRUN_MPI", "MPIHEAT_STOP_LEAD",
+              "MPIHEAT_MPIEXEC", "MPIHEAT_PYTHON"):
         env.pop(k, None)
+    # The jobs run this stack's interpreter; on the Debian stack that is the template's default (left unset, so the
+    # default is what is tested there).
+    if Path(sys.executable) != ROOT / ".venv" / "bin" / "python":
+        env["MPIHEAT_PYTHON"] = sys.executable
     env.update(extra)
     return env
+
+
+def matching_step(launcher: str = "srun") -> str:
+    """The launcher words the template must log for this stack (mpi4py's library decides, mpiheat/launcher.py)."""
+    if launcher == "srun":
+        return f"srun --cpu-bind=cores --mpi={stack_plugins()[0]}"
+    return " ".join([*find_launcher(sys.executable).command, "-n", "2", "--bind-to", "core"])
+
+
+def stack_plugins() -> tuple[str, ...]:
+    """The srun --mpi plugins of this stack's MPI library: ("pmix",) for Debian's Open MPI, ("pmi2",) for MPICH."""
+    return srun_mpi_plugins(sys.executable)
 
 
 def submit(cluster, script: str, args: list[str], cwd: Path, sbatch: tuple = (), **env) -> str:
@@ -118,9 +141,9 @@ def inspect_status(path: Path) -> str:
 CASES = {
     # name: (template relative to ROOT, job arguments, submit from the project root?, extra environment)
     "generic-root": ("jobs/slurm/mpiheat.sbatch", ["jobs/default.toml", *SMALL], True, {}),
-    # from another folder, with mpirun as the launcher (the fig2 case below covers srun from another folder)
-    "generic-elsewhere-mpirun": ("jobs/slurm/mpiheat.sbatch", ["jobs/default.toml", *SMALL], False,
-                                 {"MPIHEAT_LAUNCHER": "mpirun"}),
+    # from another folder, with the library's own mpiexec (the fig2 case below covers srun from another folder)
+    "generic-elsewhere-mpiexec": ("jobs/slurm/mpiheat.sbatch", ["jobs/default.toml", *SMALL], False,
+                                  {"MPIHEAT_LAUNCHER": "mpiexec"}),
     "fig2-root": ("jobs/slurm/fig2_classical.sbatch", FIG2_SMALL, True, {}),
     "fig2-elsewhere": ("jobs/slurm/fig2_classical.sbatch", FIG2_SMALL, False, {}),
 }
@@ -143,6 +166,7 @@ def test_template_completes(slurm, tmp_path, case):
     assert info["JobState"] == "COMPLETED" and info["ExitCode"] == "0:0", log
     assert Path(info["StdOut"]).parent == cwd  # %x-%j.out relative to the submit folder
     assert "warm-up: md, 1 particle(s), mcmc bath: kernels ready" in log
+    assert f"launcher: {matching_step(env.get('MPIHEAT_LAUNCHER', 'srun'))} (python " in log, log
     cols, attrs = results(out)
     assert attrs["mpi_size"] == 2 and attrs["complete"]
     assert cols["done"].all() and len(cols["done"]) == 2
@@ -194,8 +218,9 @@ def test_usr1_requeue_resumes_bit_identical(slurm, tmp_path):
     assert states[-1] == "COMPLETED" and len(states) == 2, comp
 
     ref = tmp_path / "reference.h5"
-    r = subprocess.run(["mpirun", "-n", "2", sys.executable, "-m", "mpiheat.run", *REQUEUE_JOB, "--output", str(ref),
-                        "--quiet"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    # the uninterrupted reference with this stack's own mpiexec (not Slurm): the numbers must not depend on either
+    r = subprocess.run(mpiexec(2, sys.executable, "-m", "mpiheat.run", *REQUEUE_JOB, "--output", str(ref), "--quiet"),
+                       capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert r.returncode == 0, r.stderr
     a, _ = results(out)
     b, _ = results(ref)
@@ -223,17 +248,45 @@ def test_no_progress_is_not_requeued(slurm, tmp_path):
     assert _done(out) == 0
 
 
+WORLD = "from mpi4py import MPI; c = MPI.COMM_WORLD; print('rank', c.Get_rank(), 'of', c.Get_size(), flush=True)"
 
-def test_bare_srun_fails_under_default_mpi(slurm, tmp_path):
-    """The pitfall the template avoids: with Slurm's default MpiDefault (none), a bare srun (MPIHEAT_SRUN_MPI=default)
-    does not give the ranks one MPI world; the job fails instead of producing a 2-rank results file."""
-    out = tmp_path / "bare.h5"
+
+@pytest.mark.parametrize("asked", ["default", "other"])
+def test_mismatched_srun_plugin_is_refused(slurm, tmp_path, asked):
+    """A launcher that does not match mpi4py's MPI library is refused before anything runs: one line, exit 2.
+
+    ``default`` keeps Slurm's MpiDefault (none here, as on many sites), ``other`` asks for the plugin of the other
+    MPI family (pmi2 under Open MPI, pmix under MPICH). A bare ``srun`` step with that plugin really gives no 2-rank
+    world on this stack, and the matching one does: the refusal is warranted, and the table right for this library.
+    """
+    ok = stack_plugins()
+    bad = "default" if asked == "default" else ("pmi2" if ok[0] == "pmix" else "pmix")
+    out = tmp_path / "refused.h5"
+    t0 = time.monotonic()
     job = submit(slurm, str(ROOT / "jobs/slurm/mpiheat.sbatch"),
                  ["jobs/default.toml", "--set", "classical.collisions=200", "--set", "temperatures.T_R=[1.0]",
-                  "--output", str(out)], tmp_path, MPIHEAT_SRUN_MPI="default")
+                  "--output", str(out)], tmp_path, MPIHEAT_SRUN_MPI=bad)
     info = wait_final(slurm, job, timeout=120)
+    elapsed = time.monotonic() - t0
     log = log_of(info)
-    assert info["JobState"] == "FAILED" and info["ExitCode"] != "0:0", log
-    assert "OMPI was not built with SLURM's PMI support" in log
-    if out.exists():
-        assert results(out)[1].get("mpi_size") != 2
+    assert info["JobState"] == "FAILED" and info["ExitCode"] == "2:0", log
+    assert int(info["Restarts"]) == 0
+    lines = [ln for ln in log.splitlines() if ln.strip()]
+    assert len(lines) == 1, log  # one clear line: nothing was started, so no MPI_Init noise
+    assert lines[0].startswith("mpiheat.launcher: error: ") and "cannot start ranks of" in lines[0], log
+    assert ("MpiDefault=none" if bad == "default" else f"srun --mpi={bad} ") in lines[0], log
+    assert f"needs srun --mpi={ok[0]}" in lines[0] and sys.executable in lines[0], log
+    assert not out.exists()
+    assert elapsed < 60, elapsed  # refused up front (scheduling + the library probe), not after a warm-up or a run
+
+    # The pitfall itself, as a plain 2-task step: the refused plugin gives no rank a 2-rank world (they die in
+    # MPI_Init or each run alone), the matching one does.
+    env = _env(slurm)
+    refused = slurm.run("srun", "-n", "2", *([] if bad == "default" else [f"--mpi={bad}"]), sys.executable, "-c",
+                        WORLD, env=env, cwd=tmp_path, timeout=120)
+    assert "of 2" not in refused.stdout, refused.stdout + refused.stderr
+    matching = slurm.run("srun", "-n", "2", f"--mpi={ok[0]}", sys.executable, "-c", WORLD, env=env, cwd=tmp_path,
+                         timeout=120)
+    assert matching.returncode == 0, matching.stderr
+    ranks = sorted(ln for ln in matching.stdout.splitlines() if ln.startswith("rank "))
+    assert ranks == ["rank 0 of 2", "rank 1 of 2"], matching.stdout

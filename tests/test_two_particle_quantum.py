@@ -9,10 +9,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from mpiheat.quantum.spectrum import Spectrum
-from mpiheat.quantum.steadystate import steadystate
-from mpiheat.quantum.triangle.spectral import project
-from mpiheat.quantum.two_particle import (
+from mpiheat.quantum.operators.spectrum import Spectrum
+from mpiheat.quantum.solvers.steadystate import steadystate
+from mpiheat.quantum.twoparticle.levels import (
     FIG5_MASSES,
     UnconvergedError,
     analytic_equal_mass_spectrum,
@@ -22,6 +21,7 @@ from mpiheat.quantum.two_particle import (
     solver_columns,
     two_particle_spectrum,
 )
+from mpiheat.quantum.twoparticle.spectral import project
 
 SQ2 = math.sqrt(2.0)
 
@@ -283,7 +283,7 @@ def test_mpi_broadcast(mpirun):
     script = textwrap.dedent("""
         from mpi4py import MPI
         import numpy as np
-        from mpiheat.quantum.two_particle import two_particle_spectrum
+        from mpiheat.quantum.twoparticle.levels import two_particle_spectrum
         s = two_particle_spectrum(12, masses=(1.0, 2 ** 0.5), comm=MPI.COMM_WORLD)
         vals = MPI.COMM_WORLD.gather((s.E.tobytes(), s.P_L.tobytes(), s.P_R.tobytes()))
         if MPI.COMM_WORLD.rank == 0:
@@ -307,7 +307,7 @@ def both200():
 def test_sparse_basis_spans_the_same_space():
     """Same polynomial space as the orthonormal basis: identical Ritz values at equal degree; sparse Galerkin
     matrices (|i - i'| <= 2 in the t-index), assembled identically whether the rows are split or not."""
-    from mpiheat.quantum.triangle.sparse import assemble_rows, mode_labels, n_modes
+    from mpiheat.quantum.twoparticle.sparse import assemble_rows, mode_labels, n_modes
 
     p = 24
     n = n_modes(p)
@@ -369,7 +369,7 @@ def test_sparse_one_rank_equals_two_ranks(mpirun, tmp_path):
     script = textwrap.dedent(f"""
         from mpi4py import MPI
         import numpy as np
-        from mpiheat.quantum.two_particle import two_particle_spectrum
+        from mpiheat.quantum.twoparticle.levels import two_particle_spectrum
         s = two_particle_spectrum(120, masses=(1.0, 2 ** 0.5), method="sparse", comm=MPI.COMM_WORLD)
         if MPI.COMM_WORLD.rank == 0:
             np.savez({str(out)!r}, E=s.E, P_L=s.P_L, P_R=s.P_R, ranks=s.meta["ranks"], degree=s.meta["degree"])

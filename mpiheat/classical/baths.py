@@ -6,7 +6,7 @@ import math
 import numbers
 from dataclasses import dataclass
 
-from .kernels import BATH_MAXWELL, BATH_MCMC_ENERGY, BATH_MCMC_SPEED
+from mpiheat.classical.kernels import BATH_MAXWELL, BATH_MCMC_ENERGY, BATH_MCMC_SPEED
 
 __all__ = ["Bath", "BATH_MAXWELL", "BATH_MCMC_ENERGY", "BATH_MCMC_SPEED"]
 

@@ -19,7 +19,7 @@ import math
 import numba as nb
 import numpy as np
 
-from .rng import zig_exponential, zig_normal
+from mpiheat.classical.rng import zig_exponential, zig_normal
 
 BATH_MAXWELL = 0
 BATH_MCMC_ENERGY = 1

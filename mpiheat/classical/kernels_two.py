@@ -12,7 +12,7 @@ import math
 
 import numba as nb
 
-from .kernels import bath_speed, maxwell_energy
+from mpiheat.classical.kernels import bath_speed, maxwell_energy
 
 # Columns of the per-trajectory sums (warm-up excluded; time runs from the end of the warm-up to the last counted
 # bath collision).

@@ -14,11 +14,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..parallel import block_range, get_comm
-from . import kernels as K
-from .baths import Bath
-from .rng import trajectory_states
-from .stats import jackknife
+from mpiheat.classical import kernels as K
+from mpiheat.classical.baths import Bath
+from mpiheat.classical.rng import trajectory_states
+from mpiheat.numerics.parallel import block_range, get_comm
+from mpiheat.numerics.stats import jackknife
 
 __all__ = ["ClassicalResult", "run_md", "one_particle_estimators"]
 
@@ -164,7 +164,10 @@ def run_md(
         local_sums = _one_particle_local
         estimators = one_particle_estimators
     elif len(masses) == 2:
-        from .two_particle import two_particle_estimators, two_particle_local  # lazy: two_particle imports md
+        from mpiheat.classical.two_particle import (  # lazy: two_particle imports md
+            two_particle_estimators,
+            two_particle_local,
+        )
 
         local_sums = two_particle_local
         estimators = two_particle_estimators

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.fits import fit_power_law as _fit
-from .baths import Bath
-from .kernels_transfer import relax_trace
-from .transfer import _band_energy, _band_speed
+from mpiheat.classical.baths import Bath
+from mpiheat.classical.kernels_transfer import relax_trace
+from mpiheat.classical.transfer import _band_energy, _band_speed
+from mpiheat.numerics.fits import fit_power_law as _fit
 
 __all__ = ["RelaxationResult", "thermalisation_time", "fit_power_law"]
 
@@ -141,7 +141,7 @@ def thermalisation_time(
 
 
 def fit_power_law(T, tau) -> tuple[float, float, float]:
-    """Least-squares fit of log tau = log A + b log T (see :func:`mpiheat.core.fits.fit_power_law`).
+    """Least-squares fit of log tau = log A + b log T (see :func:`mpiheat.numerics.fits.fit_power_law`).
 
     Returns
     -------

@@ -55,8 +55,8 @@ import scipy.sparse as sp
 from scipy import fft as sfft
 from scipy.special import ndtr
 
-from .baths import Bath
-from .kernels_transfer import band_apply, remap_coo, shift_coo
+from mpiheat.classical.baths import Bath
+from mpiheat.classical.kernels_transfer import band_apply, remap_coo, shift_coo
 
 __all__ = ["TransferResult", "transfer_current", "transfer_kappa"]
 

@@ -15,11 +15,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from . import kernels_two as K2
-from .baths import Bath
-from .md import ClassicalResult, run_md
-from .rng import trajectory_states
-from .stats import jackknife
+from mpiheat.classical import kernels_two as K2
+from mpiheat.classical.baths import Bath
+from mpiheat.classical.md import ClassicalResult, run_md
+from mpiheat.classical.rng import trajectory_states
+from mpiheat.numerics.stats import jackknife
 
 __all__ = ["two_particle_local", "two_particle_estimators", "KappaResult", "kappa_md"]
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import brentq
 
-from .pauli import pauli_sweep
-from .spectrum import Spectrum, box_spectrum
+from mpiheat.quantum.operators.pauli import pauli_sweep
+from mpiheat.quantum.operators.spectrum import Spectrum, box_spectrum
 
 #: Default high-temperature range of the power-law fit kappa^q ~ T^beta.
 BETA_RANGE = (100.0, 1000.0)
@@ -63,7 +63,7 @@ def kappa_quantum(spectrum_or_levels, T, *, gamma: float, eta: float, omega_c: f
     if equation == "pauli":
         _, JL, _ = pauli_sweep(spec, TL, TR, gamma=gamma, eta=eta, omega_c=omega_c)
     else:
-        from .steadystate import steadystate
+        from mpiheat.quantum.solvers.steadystate import steadystate
 
         JL = np.array([steadystate(spec, a, b, gamma=gamma, eta=eta, omega_c=omega_c, equation=equation,
                                    **steady_kw).J_L for a, b in zip(np.ravel(TL), np.ravel(TR))]).reshape(T.shape)

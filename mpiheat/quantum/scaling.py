@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.fits import PowerLawFit, fit_power_law
-from .observables import expect_P_R
-from .spectrum import box_spectrum
-from .steadystate import steadystate
+from mpiheat.numerics.fits import PowerLawFit, fit_power_law
+from mpiheat.quantum.operators.observables import expect_P_R
+from mpiheat.quantum.operators.spectrum import box_spectrum
+from mpiheat.quantum.solvers.steadystate import steadystate
 
 __all__ = ["PowerLawFit", "fit_power_law", "QuantumScaling", "quantum_length_scaling", "classical_length_scaling"]
 
@@ -48,7 +48,7 @@ def quantum_length_scaling(lengths: Sequence[float], T_L: float, T_R: float, *, 
     lengths : sequence of float
         Box lengths L (T_L, T_R, gamma are the values at L = 1).
     equation : {"pauli", "lindblad", "redfield"}
-        Passed to :func:`mpiheat.quantum.steadystate.steadystate` with ``solver_kw``.
+        Passed to :func:`mpiheat.quantum.solvers.steadystate.steadystate` with ``solver_kw``.
     scale_gamma : bool
         Apply ``gamma L^(4 + 2 eta)`` (expected exponent -4); without it the exponent is ``-8 - 2 eta``.
 
@@ -77,7 +77,7 @@ def classical_length_scaling(lengths: Sequence[float], T_L: float, T_R: float, *
 
     The MD / transfer-operator counterparts live in :mod:`mpiheat.classical`; this is the analytic reference.
     """
-    from ..classical.analytic import maxwell_current
+    from mpiheat.classical.analytic import maxwell_current
 
     L = np.asarray(lengths, dtype=float)
     J = np.array([float(maxwell_current(T_L / x**2, T_R / x**2, mass=mass, length=x)) for x in L])

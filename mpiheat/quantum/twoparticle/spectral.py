@@ -12,7 +12,7 @@ matrix the identity (Dubiner/Sherwin-Karniadakis construction). Every integrand 
 Gauss-Legendre rules with ``p + 4`` nodes per direction are exact. Matrices separate into a t-factor depending only
 on (i, i') times an s-factor, assembled as Hadamard products.
 
-Everything here is on the unit length; :mod:`mpiheat.quantum.two_particle` rescales to ``L``.
+Everything here is on the unit length; :mod:`mpiheat.quantum.twoparticle.levels` rescales to ``L``.
 """
 
 from __future__ import annotations

@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 
 from mpiheat.config import JobConfig, JobError
-from mpiheat.core.sweep import point_value, product_points
-from mpiheat.jobs.classical import bath_from
-from mpiheat.jobs.quantum import QuantumContext
+from mpiheat.kinds.classical import bath_from
+from mpiheat.kinds.quantum import QuantumContext
+from mpiheat.kinds.sweep import point_value, product_points
 
 
 class RelaxationKind:
@@ -43,7 +43,7 @@ class RelaxationKind:
 
             res = thermalisation_time(point["T"], bath_from(cfg, {}), E0=r.E0, tol=r.tol)
             return res.as_columns() if hasattr(res, "as_columns") else {"tau": float(res)}
-        from mpiheat.quantum.dynamics import relaxation
+        from mpiheat.quantum.solvers.dynamics import relaxation
 
         q = cfg.quantum
         levels = int(point_value(point, "levels", q.levels))

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from mpiheat.config import JobConfig
-from mpiheat.core.sweep import product_points
-from mpiheat.jobs.classical import bath_from
-from mpiheat.jobs.quantum import QuantumContext
+from mpiheat.kinds.classical import bath_from
+from mpiheat.kinds.quantum import QuantumContext
+from mpiheat.kinds.sweep import product_points
 
 
 class ScalingKind:
@@ -34,8 +34,8 @@ class ScalingKind:
 
     def compute(self, cfg: JobConfig, ctx: QuantumContext, point: dict, index: int, comm) -> dict:
         from mpiheat.classical.analytic import maxwell_current
-        from mpiheat.quantum.observables import expect_P_R
-        from mpiheat.quantum.steadystate import steadystate
+        from mpiheat.quantum.operators.observables import expect_P_R
+        from mpiheat.quantum.solvers.steadystate import steadystate
 
         q, sc = cfg.quantum, cfg.scaling
         L, eta, levels = point["length"], float(q.eta.value), int(q.levels.value)

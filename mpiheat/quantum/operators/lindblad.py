@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .spectrum import Spectrum, bose, spectral_density
+from mpiheat.quantum.operators.spectrum import Spectrum, bose, spectral_density
 
 #: Relative tolerance used to group float Bohr frequencies when a spectrum has no integer keys.
 GAP_RTOL = 1e-9

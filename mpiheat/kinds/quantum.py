@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from mpiheat.config import JobConfig, JobError
-from mpiheat.core.sweep import point_value, product_points
+from mpiheat.kinds.sweep import point_value, product_points
 
 
 def model_spectrum(cfg: JobConfig, levels: int, length: float, comm=None):
@@ -17,12 +17,12 @@ def model_spectrum(cfg: JobConfig, levels: int, length: float, comm=None):
     """
     masses = cfg.system.masses
     if len(masses) == 1:
-        from mpiheat.quantum.spectrum import box_spectrum
+        from mpiheat.quantum.operators.spectrum import box_spectrum
 
         return box_spectrum(levels, masses[0], length)
     from mpi4py import MPI
 
-    from mpiheat.quantum.two_particle import two_particle_spectrum
+    from mpiheat.quantum.twoparticle.levels import two_particle_spectrum
 
     return two_particle_spectrum(levels, tuple(masses), length, comm=MPI.COMM_SELF if comm is None else comm)
 
@@ -125,7 +125,7 @@ def kappa_classical(cfg: JobConfig, T: float, length: float) -> float:
 def observables(spectrum, rho) -> dict:
     """<P_R> and the participation ratio (one particle); empty when the model has no position representation."""
     try:
-        from mpiheat.quantum.observables import expect_P_R, participation_ratio
+        from mpiheat.quantum.operators.observables import expect_P_R, participation_ratio
     except ImportError:
         return {}
     out = {"P_R": float(expect_P_R(spectrum, rho))}
@@ -150,7 +150,7 @@ class QuantumKind:
         return size if max(q.levels.values) >= 150 or q.backend == "petsc" and size > 1 else 1
 
     def prepare(self, cfg: JobConfig, comm):
-        from mpiheat.core.driver import agree
+        from mpiheat.driver.runner import agree
 
         ctx = QuantumContext(cfg)
         # Every spectrum the sweep needs, solved now by all ranks together (collective: every rank is here), then the
@@ -173,7 +173,7 @@ class QuantumKind:
         return ctx
 
     def compute(self, cfg: JobConfig, ctx: QuantumContext, point: dict, index: int, comm) -> dict:
-        from mpiheat.quantum.steadystate import steadystate
+        from mpiheat.quantum.solvers.steadystate import steadystate
 
         q = cfg.quantum
         levels = int(point_value(point, "levels", q.levels))

@@ -7,7 +7,7 @@ couplings are the delta -> 0 limits of Eqs. A2-A3 with the 1/delta^3 normalisati
     <i|P_R|j> = (1/3) int_0^L d2 psi_i(x1, L) d2 psi_j(x1, L) dx1.
 
 Method (``method="spectral"``): Rayleigh-Ritz on the whole triangle with the orthonormal interior polynomial basis
-of total degree p (:mod:`mpiheat.quantum.triangle.spectral`), dense ``scipy.linalg.eigh``. Why this one:
+of total degree p (:mod:`mpiheat.quantum.twoparticle.spectral`), dense ``scipy.linalg.eigh``. Why this one:
 
 * Polynomial spaces are invariant under the affine map ``q_i = sqrt(m_i) x_i``, so the anisotropic operator costs
   nothing extra, and the equal-mass eigenfunctions (products of sines) are entire: the method is spectrally accurate
@@ -23,11 +23,11 @@ of total degree p (:mod:`mpiheat.quantum.triangle.spectral`), dense ``scipy.lina
 * The mass matrix is the identity (Jacobi weights), so the eigenproblem is a standard symmetric one.
 
 Default method (``method="sparse"``, issue 12): the *same* polynomial space in a sparse basis (integrated Jacobi
-polynomials, :mod:`mpiheat.quantum.triangle.sparse`), hence the same Ritz values, but the Galerkin matrices have
+polynomials, :mod:`mpiheat.quantum.twoparticle.sparse`), hence the same Ritz values, but the Galerkin matrices have
 ~20-45 nonzeros per row instead of a dense K2. Every rank of the communicator assembles its rows; SLEPc's
 Krylov-Schur with spectrum slicing (shift-and-invert with a MUMPS Cholesky factorization whose inertia counts the
 levels below each shift, one slicing partition per rank) computes every level below a cut
-(:mod:`mpiheat.quantum.triangle.distributed`), so no level can be missed and no multiplet split. The eigenvectors
+(:mod:`mpiheat.quantum.twoparticle.distributed`), so no level can be missed and no multiplet split. The eigenvectors
 end up distributed by rows, and the couplings are distributed sparse x dense products plus one reduction, so memory
 per rank falls with the number of ranks. Why not the dense basis distributed with ScaLAPACK: 3000 states need
 ~30,000-40,000 modes; a dense 35,000^2 matrix is 9.8 GB (4.9 GB per rank on 2 ranks, above the 2 GB target) and a
@@ -60,9 +60,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg as sla
 
-from ..parallel import get_comm
-from .spectrum import Spectrum
-from .triangle.spectral import TriangleBasis, basis_values, triangle_basis
+from mpiheat.numerics.parallel import get_comm
+from mpiheat.quantum.operators.spectrum import Spectrum
+from mpiheat.quantum.twoparticle.spectral import TriangleBasis, basis_values, triangle_basis
 
 __all__ = ["analytic_equal_mass_spectrum", "two_particle_spectrum", "equal_mass_pairs", "degenerate_blocks",
            "UnconvergedError", "FIG5_MASSES",
@@ -262,8 +262,8 @@ def two_particle_spectrum(n_states: int, masses=FIG5_MASSES, length: float = 1.0
     method : {"auto", "sparse", "spectral"}
         ``"auto"`` (default): ``"sparse"`` when petsc4py and slepc4py can be imported (they are an optional extra),
         ``"spectral"`` otherwise. ``"sparse"``: the same polynomial space in the sparse integrated-Jacobi basis
-        (:mod:`mpiheat.quantum.triangle.sparse`), assembled by rows on every rank of ``comm`` and solved by SLEPc
-        spectrum slicing with MUMPS shift-and-invert (:mod:`mpiheat.quantum.triangle.distributed`); memory per rank
+        (:mod:`mpiheat.quantum.twoparticle.sparse`), assembled by rows on every rank of ``comm`` and solved by SLEPc
+        spectrum slicing with MUMPS shift-and-invert (:mod:`mpiheat.quantum.twoparticle.distributed`); memory per rank
         falls with the number of ranks. ``"spectral"``: the orthonormal basis with a dense ``eigh`` on rank 0
         (the original solver; practical up to a few hundred states).
     resolution : int, optional
@@ -440,7 +440,7 @@ def _rotate(P: np.ndarray, R: list) -> np.ndarray:
 def _two_particle_sparse(n: int, m1: float, m2: float, L: float, resolution, tol: float, allow_unconverged: bool,
                          max_degree: int, cluster_rtol: float, comm, petsc_options) -> Spectrum:
     """Two-resolution sparse solve on all ranks of ``comm`` (see :func:`two_particle_spectrum`)."""
-    from .triangle.distributed import _stage, align_levels, level_couplings, solve_level
+    from mpiheat.quantum.twoparticle.distributed import _stage, align_levels, level_couplings, solve_level
 
     t0 = time.perf_counter()
     adaptive = resolution is None

@@ -1,6 +1,6 @@
 """Job kinds: each module turns a validated :class:`~mpiheat.config.JobConfig` into sweep points and results.
 
-The interface is :class:`mpiheat.core.driver.Kind`; every kind is also a plain Python API (``run(cfg)``).
+The interface is :class:`mpiheat.driver.runner.Kind`; every kind is also a plain Python API (``run(cfg)``).
 """
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from __future__ import annotations
 import importlib
 
 _KINDS = {
-    "classical": "mpiheat.jobs.classical",
-    "quantum": "mpiheat.jobs.quantum",
-    "calibrate": "mpiheat.jobs.calibrate",
-    "relaxation": "mpiheat.jobs.relaxation",
-    "scaling": "mpiheat.jobs.scaling",
+    "classical": "mpiheat.kinds.classical",
+    "quantum": "mpiheat.kinds.quantum",
+    "calibrate": "mpiheat.kinds.calibrate",
+    "relaxation": "mpiheat.kinds.relaxation",
+    "scaling": "mpiheat.kinds.scaling",
 }
 
 

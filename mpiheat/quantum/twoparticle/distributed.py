@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .sparse import SparseRows, assemble_rows, mode_labels, n_modes
+from mpiheat.quantum.twoparticle.sparse import SparseRows, assemble_rows, mode_labels, n_modes
 
 __all__ = ["OPTIONS_PREFIX", "DEFAULT_OPTIONS", "Level", "weyl_cut", "solve_level", "level_couplings",
            "align_levels", "block_range"]

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .spectrum import Spectrum
+from mpiheat.quantum.operators.spectrum import Spectrum
 
 __all__ = ["expect_P_R", "expect_P_L", "density_integral", "participation_ratio"]
 

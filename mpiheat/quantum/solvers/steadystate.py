@@ -26,9 +26,9 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy.sparse.csgraph import connected_components
 
-from .lindblad import check_temperature, liouvillian_csr, real_dim, real_to_rho, transitions
-from .pauli import pauli_currents, rate_matrices, solve_rates
-from .spectrum import Spectrum
+from mpiheat.quantum.operators.lindblad import check_temperature, liouvillian_csr, real_dim, real_to_rho, transitions
+from mpiheat.quantum.operators.pauli import pauli_currents, rate_matrices, solve_rates
+from mpiheat.quantum.operators.spectrum import Spectrum
 
 EQUATIONS = ("pauli", "lindblad", "redfield")
 BACKENDS = ("scipy", "petsc", "auto")
@@ -47,7 +47,7 @@ def register_equation(name: str, builder: Callable) -> None:
 def _builder(equation: str) -> Callable:
     if equation not in _BUILDERS and equation == "redfield":
         try:  # the Redfield module registers itself on import
-            from . import redfield  # noqa: F401
+            from mpiheat.quantum.operators import redfield  # noqa: F401
         except ImportError:
             pass
     if equation not in _BUILDERS:
@@ -242,13 +242,13 @@ class ScipySolver:
 
 class PetscSolver:
     """Distributed PETSc KSP (trace-constrained, MUMPS LU) or SLEPc EPS (shift-and-invert at 0); see
-    :mod:`mpiheat.quantum.petsc_backend` for the options prefix ``-ss_``."""
+    :mod:`mpiheat.quantum.solvers.petsc_backend` for the options prefix ``-ss_``."""
 
     name = "petsc"
 
     def __init__(self, equation: str = "lindblad", solver: str = "ksp", comm=None, petsc_options=None,
                  tol: float = 1e-12):
-        from . import petsc_backend
+        from mpiheat.quantum.solvers import petsc_backend
 
         petsc_backend.import_petsc()
         self.backend = petsc_backend
@@ -271,7 +271,7 @@ class PetscSolver:
         x, info = self.backend.solve_distributed(build, real_dim(N), N, solver=self.solver, comm=self.comm,
                                                  petsc_options=self.petsc_options, tol=self.tol)
         # each rank builds only the population rows it owns; partial currents are summed over the communicator
-        from ..parallel import get_comm
+        from mpiheat.numerics.parallel import get_comm
 
         rows = info.get("rows")
         tr = transitions(pb.spectrum) if self.builder is liouvillian_csr and rows[0] < N else None
@@ -290,7 +290,7 @@ class PetscSolver:
 
 def _petsc_available() -> bool:
     try:
-        from . import petsc_backend
+        from mpiheat.quantum.solvers import petsc_backend
 
         petsc_backend.import_petsc()
         return True
@@ -313,7 +313,7 @@ def steadystate(spectrum: Spectrum, T_L: float, T_R: float, *, gamma: float, eta
     gamma, eta, omega_c : float
         Spectral function ``J(w) = gamma omega_c^(1-eta) w^eta``; ``gamma > 0``.
     equation : {"pauli", "lindblad", "redfield"} or a registered name
-        ``redfield``: :func:`mpiheat.quantum.redfield.redfield_steadystate` (GMRES / PETSc shell KSP; PETSc options
+        ``redfield``: :func:`~.redfield.redfield_steadystate` (GMRES / PETSc shell KSP; PETSc options
         prefix ``redfield_``); its result adds ``max_real_eig`` and ``unphysical``.
     backend : {"scipy", "petsc", "auto"}
         For generator equations. ``auto``: PETSc when the communicator has more than one rank and petsc4py is
@@ -331,7 +331,7 @@ def steadystate(spectrum: Spectrum, T_L: float, T_R: float, *, gamma: float, eta
         (exact; see :class:`ScipySolver`). ``False`` factorises the whole N^2 system.
     redfield_eigs : {"auto", "dense", "cluster", "none"}
         ``redfield`` only: how the rightmost generator eigenvalue is found (``check_eigs`` of
-        :func:`mpiheat.quantum.redfield.redfield_steadystate`).
+        :func:`~.redfield.redfield_steadystate`).
 
     Returns
     -------
@@ -370,8 +370,8 @@ def steadystate(spectrum: Spectrum, T_L: float, T_R: float, *, gamma: float, eta
             except ImportError:
                 size = 1
         backend = "petsc" if size > 1 and _petsc_available() else "scipy"
-    if equation == "redfield":  # Krylov on the matrix-free O(N^3) generator; see mpiheat.quantum.redfield
-        from .redfield import redfield_steadystate
+    if equation == "redfield":  # Krylov on the matrix-free O(N^3) generator; see mpiheat.quantum.operators.redfield
+        from mpiheat.quantum.operators.redfield import redfield_steadystate
 
         return redfield_steadystate(spectrum, T_L, T_R, gamma=gamma, eta=eta, omega_c=omega_c, backend=backend,
                                     comm=comm, petsc_options=petsc_options, tol=tol, check_eigs=redfield_eigs)

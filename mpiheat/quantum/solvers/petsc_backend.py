@@ -1,7 +1,7 @@
 """Distributed steady states with PETSc (KSP) and SLEPc (EPS). The only module that imports petsc4py/slepc4py.
 
 Every rank builds its own contiguous row block of the real-representation Liouvillian in CSR
-(:func:`mpiheat.quantum.lindblad.liouvillian_csr` or any builder with the same signature; blocks split by
+(:func:`mpiheat.quantum.operators.lindblad.liouvillian_csr` or any builder with the same signature; blocks split by
 :func:`row_split`) and the matrix is assembled with ``PETSc.Mat().createAIJ(csr=...)``; nothing of size
 ``N**2 x N**2`` is ever held densely, and the scipy block is freed once PETSc holds the rows. The factorisation is
 destroyed before the solution is gathered (the steady state is returned on every rank), so the peak memory of a rank
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..parallel import block_range, get_comm, release_free_memory
+from mpiheat.numerics.parallel import block_range, get_comm, release_free_memory
 
 OPTIONS_PREFIX = "ss_"
 
@@ -363,7 +363,7 @@ def _stage(label: str) -> None:
 
     if not os.environ.get("MPIHEAT_MEMTRACE"):
         return
-    from ..parallel import rss_mb
+    from mpiheat.numerics.parallel import rss_mb
 
     print(f"MEMTRACE {label} peak_mb {rss_mb('VmHWM'):.1f} rss_mb {rss_mb('VmRSS'):.1f}", flush=True)
 

@@ -1,6 +1,6 @@
 """The job driver: sweep points over (sub-)communicators, checkpoint/resume, signals, progress, HDF5 output.
 
-A job kind (``mpiheat.jobs.<kind>``) supplies the physics through a small interface (:class:`Kind`); this module does
+A job kind (``mpiheat.kinds.<kind>``) supplies the physics through a small interface (:class:`Kind`); this module does
 everything that is the same for all kinds:
 
 * **Layout.** ``ranks_per_point = r`` splits the world into ``size // r`` groups (``comm.Split``); each group computes
@@ -33,7 +33,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from mpiheat.config import JobConfig, JobError
-from mpiheat.core.signals import STOP
+from mpiheat.driver.signals import STOP
 from mpiheat.io import (
     CorruptResultsError,
     OutputError,
@@ -44,7 +44,7 @@ from mpiheat.io import (
     write_results,
 )
 from mpiheat.io import lock as _lock
-from mpiheat.parallel import get_comm
+from mpiheat.numerics.parallel import get_comm
 
 log = logging.getLogger("mpiheat")
 
@@ -52,7 +52,7 @@ EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: stopped on request after a checkpoint; run
 
 
 class Kind(Protocol):
-    """What a job kind provides (see ``mpiheat/jobs/*.py``)."""
+    """What a job kind provides (see ``mpiheat/kinds/*.py``)."""
 
     def plan(self, cfg: JobConfig) -> list[dict]:
         """Sweep points in order: dicts of parameter columns (T_L, T_R, ... and swept parameters)."""
@@ -246,7 +246,7 @@ def run_job(cfg: JobConfig, comm=None, *, restart: bool = False, progress: bool 
     ended the run (after a checkpoint, when there was anything new). These are raised on every rank together
     (``collective = True``); anything else is raised only where it happened and the caller must abort.
     """
-    from mpiheat.jobs import get_kind
+    from mpiheat.kinds import get_kind
 
     comm = get_comm(comm)
     rank, size = comm.Get_rank(), comm.Get_size()

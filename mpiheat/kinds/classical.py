@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mpiheat.config import JobConfig, JobError
-from mpiheat.core.sweep import point_value, product_points
+from mpiheat.kinds.sweep import point_value, product_points
 
 
 def bath_from(cfg: JobConfig, point: dict):

@@ -1,6 +1,6 @@
 """Sparse p-version basis of the triangle 0 < x1 < x2 < 1 (integrated Jacobi polynomials), assembled by rows.
 
-Same space as :mod:`mpiheat.quantum.triangle.spectral` (all polynomials of total degree <= p vanishing on the
+Same space as :mod:`mpiheat.quantum.twoparticle.spectral` (all polynomials of total degree <= p vanishing on the
 boundary, ``(p-1)(p-2)/2`` modes, so identical Ritz values), but a different basis: in the collapsed coordinates
 ``s = x2``, ``t = x1 / x2``
 
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .spectral import _weighted_jacobi
+from mpiheat.quantum.twoparticle.spectral import _weighted_jacobi
 
 __all__ = ["n_modes", "mode_labels", "row_range_modes", "SparseRows", "assemble_rows", "BAND_J"]
 

@@ -357,7 +357,7 @@ class _Product:
         if comm is None or comm.Get_size() == 1:
             self.comm, self.rows = None, None
             return
-        from ..parallel import block_range
+        from mpiheat.numerics.parallel import block_range
 
         size, rank = comm.Get_size(), comm.Get_rank()
         blocks = [block_range(N, size, r) for r in range(size)]

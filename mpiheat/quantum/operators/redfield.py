@@ -12,7 +12,7 @@ generator is ``L(rho) = -i[H, rho] + R_L(rho) + R_R(rho)``.  ``S_a``, ``P_a`` ar
 which is what :meth:`RedfieldGenerator.apply_real` evaluates: a handful of real N x N matrix products, O(N^3) time
 and O(N^2) memory per application (the tensor, O(N^4) memory, is never formed except by :meth:`assemble` for small N).
 
-Real representation: the N^2 real coordinates of :mod:`mpiheat.quantum.lindblad` (``rho_to_real``/``real_to_rho``):
+Real representation: the N^2 real coordinates of :mod:`.lindblad` (``rho_to_real``/``real_to_rho``):
 the populations ``rho_aa`` first, then ``(Re rho_ij, Im rho_ij)`` for each pair i < j in row-major order.
 
 Steady state: the trace-constrained system (row of ``Re rho_00`` replaced by the trace functional) is solved by
@@ -37,11 +37,11 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse.linalg as spla
 
-from .. import compat
-from ..parallel import get_comm
-from .lindblad import real_to_rho, rho_to_real
-from .spectrum import Spectrum, bose, spectral_density
-from .steadystate import SteadyState
+from mpiheat.numerics import compat
+from mpiheat.numerics.parallel import get_comm
+from mpiheat.quantum.operators.lindblad import real_to_rho, rho_to_real
+from mpiheat.quantum.operators.spectrum import Spectrum, bose, spectral_density
+from mpiheat.quantum.solvers.steadystate import SteadyState
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ PETSC_PREFIX = "redfield_"
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# real representation (the layout of mpiheat.quantum.lindblad: populations, then (Re, Im) of each pair i < j)
+# real representation (the layout of mpiheat.quantum.operators.lindblad: populations, then (Re, Im) of each pair i < j)
 # --------------------------------------------------------------------------------------------------------------------
 def _unpack_xy(x: np.ndarray, N: int) -> tuple[np.ndarray, np.ndarray]:
     """Coordinates -> (X symmetric, Y antisymmetric) real matrices with rho = X + iY."""
@@ -319,7 +319,7 @@ def max_real_eigenvalue(gen: RedfieldGenerator, *, method: str = "auto", dense_l
 
     Dense ``eigvals`` of the assembled superoperator for ``N <= dense_limit`` (or ``method="dense"``); otherwise the
     frequency-cluster approximation refined by Jacobi-Davidson on the matrix-free operator, preconditioned by the
-    shifted secular skeleton (:func:`mpiheat.quantum.redfield_eigs.rightmost_eigenvalues`, O(N^2) memory; with
+    shifted secular skeleton (:func:`mpiheat.quantum.solvers.redfield_eigs.rightmost_eigenvalues`, O(N^2) memory; with
     ``comm`` its work is split over the ranks).
 
     Returns
@@ -328,7 +328,7 @@ def max_real_eigenvalue(gen: RedfieldGenerator, *, method: str = "auto", dense_l
         ``max_real`` is finite; ``method`` ends in ``:not-converged`` if the refinement stalled above its acceptance
         residual (the value is then a Rayleigh quotient).
     """
-    from .redfield_eigs import rightmost_eigenvalues
+    from mpiheat.quantum.solvers.redfield_eigs import rightmost_eigenvalues
 
     rep = rightmost_eigenvalues(gen, method=method, dense_limit=dense_limit, comm=comm, **kw)
     return rep.max_real, rep.eigenvalue, rep.method
@@ -339,7 +339,7 @@ def max_real_eigenvalue(gen: RedfieldGenerator, *, method: str = "auto", dense_l
 # --------------------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class RedfieldSteadyState(SteadyState):
-    """Redfield steady state: :class:`~mpiheat.quantum.steadystate.SteadyState` plus the physicality report.
+    """Redfield steady state: :class:`~mpiheat.quantum.solvers.steadystate.SteadyState` plus the physicality report.
 
     ``residual`` is ``||L(x)||_2`` over the N^2 real coordinates x of rho (``residual_kind = "l2(Lx)"``);
     ``max_real_eig`` is the largest real part among the generator's non-zero eigenvalues (NaN only if not computed,
@@ -411,7 +411,7 @@ def redfield_steadystate(spectrum: Spectrum | RedfieldGenerator, T_L: float | No
         Relative residual tolerance of the constrained system.
     check_eigs : bool or {"auto", "dense", "cluster", "none"}
         Compute the largest-real-part eigenvalue of the generator. ``"auto"`` / ``True``: dense ``eigvals`` for
-        ``N <= eig_dense_limit``, else the cluster + Jacobi-Davidson method of :mod:`mpiheat.quantum.redfield_eigs`
+        ``N <= eig_dense_limit``, else the cluster + Jacobi-Davidson method of :mod:`.redfield_eigs`
         (about the cost of the solve; with the PETSc backend split over the ranks of ``comm``); ``"dense"`` /
         ``"cluster"`` force one; ``False`` / ``"none"`` skip it (then ``max_real_eig`` is NaN and only the
         positivity of rho_ss decides ``unphysical``).  Its time is reported apart, as ``seconds_check``.
@@ -495,7 +495,7 @@ class _ShellRedfield:
     """
 
     def __init__(self, gen: RedfieldGenerator, comm, scale: float):
-        from ..parallel import block_range
+        from mpiheat.numerics.parallel import block_range
 
         self.gen, self.comm, self.scale = gen, comm, scale
         size, rank = comm.Get_size(), comm.Get_rank()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from mpiheat.config import JobConfig
-from mpiheat.core.sweep import point_value
+from mpiheat.kinds.sweep import point_value
 
 CURVE_T = np.logspace(-1, 3, 41)
 
@@ -49,7 +49,7 @@ class CalibrateKind:
 
     def finish(self, cfg: JobConfig, ctx, columns: dict, complete: bool):
         from mpiheat.quantum.calibrate import eta_for_beta, kappa_classical, kappa_quantum
-        from mpiheat.quantum.spectrum import box_spectrum
+        from mpiheat.quantum.operators.spectrum import box_spectrum
 
         q, c = cfg.quantum, cfg.calibrate
         attrs = {"T_cal": c.T_cal, "beta_range": list(c.beta_range), "levels": int(q.levels.values[-1]),

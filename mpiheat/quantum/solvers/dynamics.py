@@ -32,10 +32,10 @@ import scipy.sparse as sps
 import scipy.sparse.linalg as spla
 from scipy.sparse.csgraph import connected_components
 
-from .lindblad import liouvillian_csr, real_to_rho, rho_to_real
-from .redfield import redfield_generator
-from .spectrum import Spectrum
-from .steadystate import steadystate
+from mpiheat.quantum.operators.lindblad import liouvillian_csr, real_to_rho, rho_to_real
+from mpiheat.quantum.operators.redfield import redfield_generator
+from mpiheat.quantum.operators.spectrum import Spectrum
+from mpiheat.quantum.solvers.steadystate import steadystate
 
 __all__ = ["initial_state", "trace_distance", "Evolution", "evolve", "Relaxation", "relaxation", "slowest_modes"]
 

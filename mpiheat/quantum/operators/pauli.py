@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .lindblad import Transitions, bath_rates, check_temperature, transitions
-from .spectrum import Spectrum
+from mpiheat.quantum.operators.lindblad import Transitions, bath_rates, check_temperature, transitions
+from mpiheat.quantum.operators.spectrum import Spectrum
 
 
 def rate_matrices(spectrum: Spectrum, T_L, T_R, *, gamma: float, eta: float, omega_c: float = 1.0,

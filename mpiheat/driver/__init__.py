@@ -1,0 +1,1 @@
+"""The sweep driver: points over (sub-)communicators, checkpoint/resume, signals, progress, output."""

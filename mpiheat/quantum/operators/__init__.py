@@ -1,0 +1,1 @@
+"""Quantum model pieces: the box spectrum, bath rates, Lindblad/Pauli/Redfield generators, observables."""

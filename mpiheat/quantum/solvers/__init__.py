@@ -1,0 +1,1 @@
+"""Quantum solvers: steady states (scipy, PETSc), Redfield eigenvalue check, time evolution."""
