@@ -163,6 +163,8 @@ def test_template_completes(slurm, tmp_path, case):
     info = wait_final(slurm, job)
     TIMES[case] = time.monotonic() - t0
     log = log_of(info)
+    if from_root:
+        Path(info["StdOut"]).unlink()  # do not leave logs in the working tree (the text is in `log`)
     assert info["JobState"] == "COMPLETED" and info["ExitCode"] == "0:0", log
     assert Path(info["StdOut"]).parent == cwd  # %x-%j.out relative to the submit folder
     assert "warm-up: md, 1 particle(s), mcmc bath: kernels ready" in log
@@ -171,8 +173,6 @@ def test_template_completes(slurm, tmp_path, case):
     assert attrs["mpi_size"] == 2 and attrs["complete"]
     assert cols["done"].all() and len(cols["done"]) == 2
     assert inspect_status(out) == "complete"
-    if from_root:
-        Path(info["StdOut"]).unlink()  # do not leave logs in the working tree
 
 
 def _done(path: Path) -> int:

@@ -196,6 +196,9 @@ def write_config(root: Path, cpus: int | None = None) -> tuple[str, str]:
     lines = [
         f"# private single-node Slurm written by tools/slurm/harness.py ({time.strftime('%Y-%m-%d %H:%M:%S')})",
         f"ClusterName=mpiheat{tag}",
+        # Job ids from a random start: every fresh cluster would otherwise count from 1, and a log named %x-%j.out
+        # left by an earlier cluster (--open-mode=append) would get the new job's output appended to it.
+        f"FirstJobId={int.from_bytes(os.urandom(3), 'big') % 9_000_000 + 1_000_000}",
         f"SlurmctldHost={host}(127.0.0.1)",
         f"SlurmctldPort={_free_port()}",
         "SlurmUser=root",
