@@ -26,8 +26,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".numba_cache"))
 
 from mpiheat.classical import Bath, maxwell_current  # noqa: E402
-from mpiheat.classical.relaxation import fit_power_law, thermalisation_time  # noqa: E402
+from mpiheat.classical.relaxation import thermalisation_time  # noqa: E402
 from mpiheat.classical.transfer import transfer_current  # noqa: E402
+from mpiheat.numerics.fits import fit_power_law  # noqa: E402
 
 
 def main() -> None:
@@ -61,7 +62,8 @@ def main() -> None:
         bath = Bath("mcmc", variable=var)
         t0 = time.perf_counter()
         tau = [thermalisation_time(T, bath).tau for T in Ts]
-        b, A, err = fit_power_law(Ts, tau)
+        fit = fit_power_law(Ts, tau)
+        b, A, err = fit.exponent, fit.prefactor, fit.stderr
         relax[var] = dict(T=Ts.tolist(), tau=tau, exponent=b, prefactor=A, exponent_err=err,
                           seconds=time.perf_counter() - t0)
         print(f"relaxation {var}: tau = {tau} for T = {np.round(Ts, 5).tolist()}; exponent {b:.3f} +- {err:.3f}")

@@ -24,10 +24,9 @@ import numpy as np
 
 from mpiheat.classical.baths import Bath
 from mpiheat.classical.kernels_transfer import relax_trace
-from mpiheat.classical.transfer import _band_energy, _band_speed
-from mpiheat.numerics.fits import fit_power_law as _fit
+from mpiheat.numerics.bands import band_energy, band_speed
 
-__all__ = ["RelaxationResult", "thermalisation_time", "fit_power_law"]
+__all__ = ["RelaxationResult", "thermalisation_time"]
 
 
 @dataclass(frozen=True)
@@ -113,7 +112,7 @@ def thermalisation_time(
         a = h * np.arange(N)
         pi = np.exp(-a) * -math.expm1(-h)
         xmean = a + 1.0 - h / math.expm1(h)  # in-cell mean of x under exp(-x)
-        B = _band_energy(N, c, h, band_sigmas)
+        B = band_energy(N, c, h, band_sigmas)
     else:
         x0 = math.sqrt(2.0 * E0 / T)  # u = v sqrt(m/T)
         N = int(math.ceil((x0 + 14.0) / h))
@@ -123,7 +122,7 @@ def thermalisation_time(
         # in-cell mean of the energy (units of T) E/T = u^2/2 under u exp(-u^2/2): exponential in E/T on [a^2/2, b^2/2]
         w = 0.5 * (b * b - a * a)
         xmean = 0.5 * a * a + 1.0 - w / np.expm1(w)
-        B = _band_speed(N, c, h, band_sigmas)
+        B = band_speed(N, c, h, band_sigmas)
     pi = pi / pi.sum()
     # start: the point x0 shared linearly between the two nearest cell centres (keeps the mean at x0, O(h^2))
     p = np.zeros(N)
@@ -139,14 +138,3 @@ def thermalisation_time(
     return RelaxationResult(tau=int(tau), collisions=tau / bath.steps if tau >= 0 else math.nan, T=float(T),
                             E0=float(E0), tol=float(tol), metric=metric, trace=trace, cells=N)
 
-
-def fit_power_law(T, tau) -> tuple[float, float, float]:
-    """Least-squares fit of log tau = log A + b log T (see :func:`mpiheat.numerics.fits.fit_power_law`).
-
-    Returns
-    -------
-    (exponent, prefactor, exponent_err) : tuple of float
-        b, A and the standard error of b from the fit residuals (0 for two points).
-    """
-    f = _fit(T, tau)
-    return f.exponent, f.prefactor, (f.stderr if f.n > 2 else 0.0)
