@@ -10,8 +10,8 @@ import pytest
 from scipy import stats
 
 from conftest import run_mpi
-from mpiheat.classical import Bath, ClassicalResult, maxwell_current, maxwell_kappa, maxwell_means, run_md
-from mpiheat.classical.md import one_particle_estimators
+from mpiheat.classical import Bath, maxwell_current, maxwell_kappa, maxwell_means, run_md
+from mpiheat.classical.result import one_particle_estimators
 
 T_L = 1000.0
 
@@ -133,7 +133,10 @@ def test_result_columns_and_progress():
     assert set(cols) == {"J", "J_err", "J_R", "J_R_err", "E_LR", "E_RL", "t_LR", "t_RL", "collisions", "trajectories"}
     assert isinstance(cols["collisions"], int) and cols["collisions"] == 300
     assert all(isinstance(v, float) for k, v in cols.items() if k not in ("collisions", "trajectories"))
-    assert isinstance(r, ClassicalResult)
+    assert cols["trajectories"] == 3
+    # the pooled Eq. (3) estimate is the same ratio as the reported means: J = (E_LR - E_RL) / (t_LR + t_RL)
+    assert r.J == pytest.approx((r.E_LR - r.E_RL) / (r.t_LR + r.t_RL), rel=1e-12)
+    assert r.E_LR > r.E_RL > 0 and r.t_RL > r.t_LR > 0  # hot bath L: faster, more energetic particles leave it
 
 
 def test_jackknife_is_ratio_of_sums():

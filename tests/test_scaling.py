@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mpiheat.quantum.scaling import classical_length_scaling, fit_power_law, quantum_length_scaling
+from mpiheat.classical.scaling import classical_length_scaling
+from mpiheat.numerics.fits import fit_power_law
+from mpiheat.quantum.scaling import quantum_length_scaling
 
 LS = [1.0, 1.3, 2.0, 3.0, 5.0]
 

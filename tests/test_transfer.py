@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from mpiheat.classical import Bath, maxwell_current, maxwell_kappa, run_md
-from mpiheat.classical.transfer import transfer_current, transfer_kappa
+from mpiheat.classical import Bath, ClassicalProblem, kappa, maxwell_current, maxwell_kappa, run_md
+from mpiheat.classical.transfer import transfer_current
 
 MCMC = Bath("mcmc", steps=1000, proposal=1.0)
 MCMC_SPEED = Bath("mcmc", steps=1000, proposal=1.0, variable="speed")
@@ -42,6 +42,11 @@ def test_zero_current_at_equal_temperatures(bath):
     r = transfer_current(7.0, 7.0, bath, refine=False)
     assert abs(r.J) < 1e-12 * maxwell_current(7.0, 7.0 / 4)
     assert r.E_LR == pytest.approx(7.0, rel=1e-9)  # stationary law is the Boltzmann one at both walls
+
+
+def transfer_kappa(T: float, bath: Bath, delta: float = 1e-4) -> float:
+    """kappa = J / (T_L - T_R) from the transfer operator at T_L,R = T (1 +- delta/2), without refinement."""
+    return kappa(ClassicalProblem.linear_response(T, delta, bath), method="transfer", refine=False).kappa
 
 
 def test_mcmc_kappa_is_scale_free():

@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from mpiheat.classical import Bath, maxwell_current, run_md
+from mpiheat.classical import Bath, ClassicalProblem, kappa, maxwell_current, maxwell_kappa_finite_delta, run_md
 from mpiheat.classical.kernels_two import elastic_collision
 from mpiheat.classical.transfer import transfer_current
-from mpiheat.classical.two_particle import _finite_delta_maxwell_kappa, kappa_md
 
 SELF = MPI.COMM_SELF
 M2 = math.sqrt(2.0)  # Fig. 5 masses (1, sqrt 2)
@@ -73,9 +72,9 @@ def test_unequal_masses_energy_balance_and_mass_effect():
 
 
 def test_kappa_md_equal_masses_maxwell():
-    k = kappa_md(100.0, Bath("maxwell"), masses=(1.0, 1.0), delta=0.2, trajectories=16, collisions=200_000, seed=7,
-                 comm=SELF)
-    exact = 2 * _finite_delta_maxwell_kappa(100.0, 0.2)
+    problem = ClassicalProblem.linear_response(100.0, 0.2, Bath("maxwell"), masses=(1.0, 1.0))
+    k = kappa(problem, trajectories=16, collisions=200_000, seed=7, comm=SELF)
+    exact = 2 * maxwell_kappa_finite_delta(100.0, 0.2)
     assert abs(k.kappa - exact) < 3 * k.kappa_err
     assert k.kappa_err < 0.02 * exact
 

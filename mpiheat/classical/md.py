@@ -10,83 +10,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from mpiheat.classical import kernels as K
 from mpiheat.classical.baths import Bath
+from mpiheat.classical.result import ClassicalResult, one_particle_estimators, two_particle_estimators
 from mpiheat.classical.rng import trajectory_states
-from mpiheat.numerics.parallel import block_range, get_comm
-from mpiheat.numerics.stats import jackknife
+from mpiheat.classical.two_particle import two_particle_local
+from mpiheat.numerics.parallel import block_range, gather_blocks, get_comm
 
-__all__ = ["ClassicalResult", "run_md", "one_particle_estimators"]
-
-_NAN = float("nan")
-
-
-@dataclass(frozen=True)
-class ClassicalResult:
-    """Steady-state heat current of a classical MD run.
-
-    Attributes
-    ----------
-    J, J_err : float
-        Heat current by Eq. (3), (E_LR - E_RL) / (t_LR + t_RL) as a ratio of sums, and its jackknife error.
-    J_R, J_R_err : float
-        Flux into bath R by energy balance at the right wall: (energy arriving at R - energy leaving R) / total time.
-    E_LR, E_RL, t_LR, t_RL : float
-        Mean energy leaving L (R) and mean flight time L -> R (R -> L) (NaN where not defined, e.g. two particles).
-    collisions : int
-        Bath collisions counted over all trajectories (warm-up excluded).
-    trajectories : int
-        Number of independent trajectories.
-    """
-
-    J: float
-    J_err: float
-    J_R: float
-    J_R_err: float
-    E_LR: float = _NAN
-    E_RL: float = _NAN
-    t_LR: float = _NAN
-    t_RL: float = _NAN
-    collisions: int = 0
-    trajectories: int = 0
-
-    def as_columns(self) -> dict[str, float | int | bool | str]:
-        """Flat scalar columns (names as in SPEC §5)."""
-        return {k: (int(v) if isinstance(v, int | np.integer) else float(v)) for k, v in asdict(self).items()}
-
-
-def _j_eq3(S: np.ndarray) -> np.ndarray:
-    n_lr, e_lr, t_lr = S[..., K.COL_N_LR], S[..., K.COL_E_LR], S[..., K.COL_T_LR]
-    n_rl, e_rl, t_rl = S[..., K.COL_N_RL], S[..., K.COL_E_RL], S[..., K.COL_T_RL]
-    return (e_lr / n_lr - e_rl / n_rl) / (t_lr / n_lr + t_rl / n_rl)
-
-
-def _j_right(S: np.ndarray) -> np.ndarray:
-    return (S[..., K.COL_E_ARR_R] - S[..., K.COL_E_RL]) / (S[..., K.COL_T_LR] + S[..., K.COL_T_RL])
-
-
-def one_particle_estimators(sums: np.ndarray) -> ClassicalResult:
-    """Build a :class:`ClassicalResult` from per-trajectory sums ((n, 8), columns ``kernels.COL_*``), in row order."""
-    sums = np.ascontiguousarray(sums, dtype=float)
-    J, J_err = jackknife(sums, _j_eq3)
-    J_R, J_R_err = jackknife(sums, _j_right)
-    S = sums.sum(axis=0)
-    return ClassicalResult(
-        J=J,
-        J_err=J_err,
-        J_R=J_R,
-        J_R_err=J_R_err,
-        E_LR=float(S[K.COL_E_LR] / S[K.COL_N_LR]),
-        E_RL=float(S[K.COL_E_RL] / S[K.COL_N_RL]),
-        t_LR=float(S[K.COL_T_LR] / S[K.COL_N_LR]),
-        t_RL=float(S[K.COL_T_RL] / S[K.COL_N_RL]),
-        collisions=int(round(S[K.COL_N_LR] + S[K.COL_N_RL])),
-        trajectories=int(sums.shape[0]),
-    )
+__all__ = ["run_md"]
 
 
 def _check_positive(name: str, value: float) -> float:
@@ -159,31 +93,16 @@ def run_md(
     seed = _check_int("seed", seed, 0)
     stream = _check_int("stream", stream, 0)
 
-    # Dispatch point: one kernel family per number of particles.
-    if len(masses) == 1:
-        local_sums = _one_particle_local
-        estimators = one_particle_estimators
-    elif len(masses) == 2:
-        from mpiheat.classical.two_particle import (  # lazy: two_particle imports md
-            two_particle_estimators,
-            two_particle_local,
-        )
-
-        local_sums = two_particle_local
-        estimators = two_particle_estimators
-    else:
+    if len(masses) not in _BACKENDS:
         raise ValueError(f"masses must list 1 or 2 particle masses, got {len(masses)}")
+    local_sums, estimators = _BACKENDS[len(masses)]
 
     comm = get_comm(comm)
     rank, size = comm.Get_rank(), comm.Get_size()
     start, stop = block_range(trajectories, size, rank)
     local = local_sums(start, stop, T_L, T_R, bath, masses, length, collisions, warmup, seed, stream, progress)
-    blocks = comm.gather(local, root=0)
-    result = None
-    if rank == 0:
-        sums = np.concatenate(blocks, axis=0)  # rank order == trajectory order (contiguous blocks)
-        result = estimators(sums)
-    return comm.bcast(result, root=0)
+    sums = gather_blocks(comm, local, root=0)  # rank order == trajectory order (contiguous blocks)
+    return comm.bcast(estimators(sums) if rank == 0 else None, root=0)
 
 
 def _one_particle_local(start, stop, T_L, T_R, bath, masses, length, collisions, warmup, seed, stream, progress):
@@ -201,3 +120,11 @@ def _one_particle_local(start, stop, T_L, T_R, bath, masses, length, collisions,
         if progress is not None:
             progress(min(row + 2, n))
     return out
+
+
+#: The dispatch table of :func:`run_md`: number of particles -> (per-trajectory sums of a block of trajectories,
+#: estimators from the gathered sums). A new particle count is one entry here.
+_BACKENDS: dict[int, tuple[Callable[..., np.ndarray], Callable[[np.ndarray], ClassicalResult]]] = {
+    1: (_one_particle_local, one_particle_estimators),
+    2: (two_particle_local, two_particle_estimators),
+}

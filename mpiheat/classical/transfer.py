@@ -53,12 +53,12 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import scipy.sparse as sp
 from scipy import fft as sfft
-from scipy.special import ndtr
 
 from mpiheat.classical.baths import Bath
 from mpiheat.classical.kernels_transfer import band_apply, remap_coo, shift_coo
+from mpiheat.numerics.bands import band_energy, band_speed, proposal_stencil
 
-__all__ = ["TransferResult", "transfer_current", "transfer_kappa"]
+__all__ = ["TransferResult", "transfer_current"]
 
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(8)
 _PAD_UP = 50.0  # upward excursion allowance of a walk, in units of T (P < e^-50)
@@ -125,48 +125,9 @@ class TransferResult:
 
 
 # ------------------------------------------------------------------------------------------------ building blocks
-def _stencil(c: float, h: float, band_sigmas: float) -> tuple[int, np.ndarray]:
-    """Half-width W and q(k), k = -W..W: probability that (cell centre) + c xi lands k cells away."""
-    W = max(1, int(math.ceil(band_sigmas * c / h)))
-    k = np.arange(0, W + 1, dtype=float)
-    qpos = ndtr(-(k - 0.5) * h / c) - ndtr(-(k + 0.5) * h / c)  # upper tails: accurate far out
-    qpos[0] = 1.0 - 2.0 * ndtr(-0.5 * h / c)
-    return W, np.concatenate([qpos[:0:-1], qpos])
-
-
-def _band_energy(N: int, c: float, h: float, band_sigmas: float) -> np.ndarray:
-    """Metropolis band on x-cells of width h (target exp(-x)): B[i, W+k] = q(k) min(1, e^{-kh}), rejection on W."""
-    W, q = _stencil(c, h, band_sigmas)
-    k = np.arange(-W, W + 1)
-    A = q * np.minimum(1.0, np.exp(-k * h))
-    A[W] = 0.0
-    B = np.tile(A, (N, 1))
-    i = np.arange(N)[:, None]
-    B[(i + k[None, :] < 0) | (i + k[None, :] >= N)] = 0.0
-    B[:, W] = 1.0 - B.sum(axis=1)
-    return B
-
-
-def _band_speed(N: int, c: float, h: float, band_sigmas: float) -> np.ndarray:
-    """Metropolis band on u-cells of width h, target cell masses of u exp(-u^2/2)."""
-    W, q = _stencil(c, h, band_sigmas)
-    a = h * np.arange(N)
-    b = a + h
-    logpi = -0.5 * a * a + np.log(-np.expm1(-0.5 * (b * b - a * a)))
-    k = np.arange(-W, W + 1)
-    j = np.arange(N)[:, None] + k[None, :]
-    inside = (j >= 0) & (j < N)
-    jc = np.clip(j, 0, N - 1)
-    B = q[None, :] * np.minimum(1.0, np.exp(np.minimum(logpi[jc] - logpi[:, None], 0.0)))
-    B[~inside] = 0.0
-    B[:, W] = 0.0
-    B[:, W] = 1.0 - B.sum(axis=1)
-    return B
-
-
 def _free_walk_law(c: float, h: float, n: int, band_sigmas: float):
     """n-step law of the boundary-free energy walk on the lattice (offsets in cells), by FFT; and its reach."""
-    W, q = _stencil(c, h, band_sigmas)
+    W, q = proposal_stencil(c, h, band_sigmas)
     k = np.arange(-W, W + 1)
     s = q * np.minimum(1.0, np.exp(-k * h))
     s[W] = 0.0
@@ -275,8 +236,8 @@ def _solve(T_L, T_R, bath, mass, length, cells_per_width, band_sigmas, tail, tol
     R_mh = _to_csr(*remap_coo(edges_m, theta_m, edges_h), N_m, N_h).T.tocsr()
 
     if mcmc:
-        B_h = _band_speed(N_h, c, h, band_sigmas) if speed else _band_energy(N_h, c, h, band_sigmas)
-        B_c = _band_speed(N_c, c, h, band_sigmas) if speed else _band_energy(N_c, c, h, band_sigmas)
+        B_h = band_speed(N_h, c, h, band_sigmas) if speed else band_energy(N_h, c, h, band_sigmas)
+        B_c = band_speed(N_c, c, h, band_sigmas) if speed else band_energy(N_c, c, h, band_sigmas)
         if far:
             keep = gw > 1e-18 * gw.max()
             shifts = offsets[keep] * h * T_lo
@@ -395,12 +356,3 @@ def transfer_current(
         res = TransferResult(**d)
     return res
 
-
-def transfer_kappa(T: float, bath: Bath, delta: float = 1e-4, **kwargs) -> float:
-    """Linear-response conductance kappa = J / (T_L - T_R) with T_L,R = T (1 +- delta/2) (``delta`` relative).
-
-    Extra keyword arguments go to :func:`transfer_current` (``refine`` defaults to False here).
-    """
-    kwargs.setdefault("refine", False)
-    T_L, T_R = T * (1.0 + 0.5 * delta), T * (1.0 - 0.5 * delta)
-    return transfer_current(T_L, T_R, bath, **kwargs).J / (T_L - T_R)

@@ -3,7 +3,8 @@
 With ``T -> T / L^2`` every Bose factor ``n(w / T)`` is unchanged (all Bohr frequencies scale as ``L^-2``), so the
 populations are unchanged; the matrix elements of ``P_alpha`` scale as ``L^-3`` and ``J(w)`` as ``L^(-2 eta)``, hence
 ``J^q ~ gamma L^(-8 - 2 eta)``.  Scaling ``gamma -> gamma L^(4 + 2 eta)`` (``L^-0.5`` at ``eta = -2.25``) gives
-``J^q ~ L^-4``, the classical law (Eq. 4 with ``T -> T / L^2``: ``J^c ~ L^-4``).  ``<P_R> ~ L^-3`` at fixed ``T L^2``.
+``J^q ~ L^-4``, the classical law (Eq. 4 with ``T -> T / L^2``: ``J^c ~ L^-4``,
+:func:`mpiheat.classical.classical_length_scaling`).  ``<P_R> ~ L^-3`` at fixed ``T L^2``.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mpiheat.numerics.fits import PowerLawFit, fit_power_law
+from mpiheat.numerics.fits import PowerLawFit, fit_power_law  # noqa: F401  fit_power_law: TEMPORARY re-export (issue 11)
 from mpiheat.quantum.operators.observables import expect_P_R
 from mpiheat.quantum.operators.spectrum import box_spectrum
 from mpiheat.quantum.solvers.steadystate import steadystate
 
-__all__ = ["PowerLawFit", "fit_power_law", "QuantumScaling", "quantum_length_scaling", "classical_length_scaling"]
+__all__ = ["QuantumScaling", "quantum_length_scaling"]
 
 
 @dataclass(frozen=True)
@@ -71,14 +72,3 @@ def quantum_length_scaling(lengths: Sequence[float], T_L: float, T_R: float, *, 
     return QuantumScaling(L=L, gamma=g, T_L=TL, T_R=TR, J=J, P_R=PR, fit_J=fit_power_law(L, J),
                           fit_P_R=fit_power_law(L, PR))
 
-
-def classical_length_scaling(lengths: Sequence[float], T_L: float, T_R: float, *, mass: float = 1.0) -> PowerLawFit:
-    """Exponent of the Maxwell-bath classical current (Eq. 4) with ``T -> T / L^2`` (exactly -4).
-
-    The MD / transfer-operator counterparts live in :mod:`mpiheat.classical`; this is the analytic reference.
-    """
-    from mpiheat.classical.analytic import maxwell_current
-
-    L = np.asarray(lengths, dtype=float)
-    J = np.array([float(maxwell_current(T_L / x**2, T_R / x**2, mass=mass, length=x)) for x in L])
-    return fit_power_law(L, J)
