@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import brentq
 
+from mpiheat.numerics.fits import fit_power_law
 from mpiheat.quantum.operators.pauli import pauli_sweep
 from mpiheat.quantum.operators.spectrum import Spectrum, box_spectrum
 
@@ -104,7 +105,8 @@ def calibrate_gamma(eta: float, T_cal: float, *, kappa_target: float | None = No
 
 def power_law(eta: float, T_range=BETA_RANGE, *, levels=100, omega_c: float = 1.0, points: int = 11,
               delta: float = 1e-4) -> tuple[float, float, float]:
-    """Least-squares fit ``kappa^q_{gamma=1}(T) = A T^beta`` on ``points`` log-spaced T in ``T_range``.
+    """Least-squares fit ``kappa^q_{gamma=1}(T) = A T^beta`` on ``points`` log-spaced T in ``T_range``
+    (:func:`mpiheat.numerics.fits.fit_power_law`, the package's one power-law fit).
 
     Returns
     -------
@@ -119,9 +121,8 @@ def power_law(eta: float, T_range=BETA_RANGE, *, levels=100, omega_c: float = 1.
     spec = _spectrum(levels)
     T = np.logspace(np.log10(lo), np.log10(hi), int(points))
     k = kappa_quantum(spec, T, gamma=1.0, eta=eta, omega_c=omega_c, delta=delta)
-    beta, logA = np.polyfit(np.log(T), np.log(k), 1)
-    fit = np.exp(logA) * T ** beta
-    return float(beta), float(np.exp(logA)), float(np.max(np.abs(k / fit - 1.0)))
+    fit = fit_power_law(T, k)
+    return fit.exponent, fit.prefactor, float(np.max(np.abs(k / fit(T) - 1.0)))
 
 
 def fit_beta(eta: float, T_range=BETA_RANGE, *, levels=100, omega_c: float = 1.0, points: int = 11,
