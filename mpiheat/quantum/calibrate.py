@@ -20,6 +20,7 @@ from scipy.optimize import brentq
 from mpiheat.numerics.fits import fit_power_law
 from mpiheat.quantum.operators.pauli import pauli_sweep
 from mpiheat.quantum.operators.spectrum import Spectrum, box_spectrum
+from mpiheat.quantum.solvers.steadystate import steadystate
 
 #: Default high-temperature range of the power-law fit kappa^q ~ T^beta.
 BETA_RANGE = (100.0, 1000.0)
@@ -61,8 +62,6 @@ def kappa_quantum(spectrum_or_levels, T, *, gamma: float, eta: float, omega_c: f
     if equation == "pauli":
         _, JL, _ = pauli_sweep(spec, TL, TR, gamma=gamma, eta=eta, omega_c=omega_c)
     else:
-        from mpiheat.quantum.solvers.steadystate import steadystate
-
         JL = np.array([steadystate(spec, a, b, gamma=gamma, eta=eta, omega_c=omega_c, equation=equation,
                                    **steady_kw).J_L for a, b in zip(np.ravel(TL), np.ravel(TR))]).reshape(T.shape)
     kappa = JL / (delta * T)
