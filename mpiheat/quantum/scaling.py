@@ -19,7 +19,7 @@ from mpiheat.quantum.operators.observables import expect_P_R
 from mpiheat.quantum.operators.spectrum import box_spectrum
 from mpiheat.quantum.solvers.steadystate import steadystate
 
-__all__ = ["QuantumScaling", "quantum_length_scaling"]
+__all__ = ["QuantumScaling", "length_scaled", "quantum_length_scaling"]
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,28 @@ class QuantumScaling:
         return {**self.fit_J.as_columns("J_"), **self.fit_P_R.as_columns("P_R_")}
 
 
+def length_scaled(length: float, T_L: float, T_R: float, gamma: float, eta: float, *,
+                  L_ref: float = 1.0) -> tuple[float, float, float]:
+    """Bath temperatures and coupling at box length ``length`` from their values at ``L_ref``.
+
+    ``T -> T (L_ref / L)^2`` keeps every Bose factor; ``gamma -> gamma (L / L_ref)^(4 + 2 eta)`` makes ``J^q ~ L^-4``,
+    the classical law.
+
+    Returns
+    -------
+    (T_L, T_R, gamma) : tuple of float
+        Computed as ``T * (L_ref / L)**2`` and ``gamma * (L / L_ref)**(4 + 2 eta)`` (the expressions of the scaling
+        job kind, so the two give the same bits).
+    """
+    s = (L_ref / length) ** 2
+    return T_L * s, T_R * s, gamma * (length / L_ref) ** (4.0 + 2.0 * eta)
+
+
 def quantum_length_scaling(lengths: Sequence[float], T_L: float, T_R: float, *, gamma: float, eta: float,
                            levels: int, omega_c: float = 1.0, mass: float = 1.0, equation: str = "pauli",
                            scale_gamma: bool = True, **solver_kw) -> QuantumScaling:
-    """Quantum heat current and ``<P_R>`` versus L with ``T -> T / L^2`` and ``gamma -> gamma L^(4 + 2 eta)``.
+    """Quantum heat current and ``<P_R>`` versus L with ``T -> T / L^2`` and ``gamma -> gamma L^(4 + 2 eta)``
+    (:func:`length_scaled` with L_ref = 1).
 
     Parameters
     ----------
@@ -59,8 +77,9 @@ def quantum_length_scaling(lengths: Sequence[float], T_L: float, T_R: float, *, 
         Exponent of J (expected -4, or -8 - 2 eta) and of ``<P_R>`` (expected -3) with standard errors.
     """
     L = np.asarray(lengths, dtype=float)
-    g = gamma * L ** (4.0 + 2.0 * eta) if scale_gamma else np.full_like(L, gamma)
-    TL, TR = T_L / L**2, T_R / L**2
+    scaled = np.array([length_scaled(float(x), T_L, T_R, gamma, eta) for x in L]).reshape(L.size, 3)
+    TL, TR = scaled[:, 0], scaled[:, 1]
+    g = scaled[:, 2] if scale_gamma else np.full_like(L, gamma)
     J = np.empty_like(L)
     PR = np.empty_like(L)
     for k, length in enumerate(L):
