@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from mpiheat.launcher import mpiexec  # noqa: E402
 from mpiheat.numerics.parallel import reset_peak_rss, rss_mb  # noqa: E402
+from mpiheat.quantum import QuantumProblem, SolverOptions, steady_state  # noqa: E402
 from mpiheat.quantum.calibrate import calibrate_gamma  # noqa: E402
 from mpiheat.quantum.operators.lindblad import (  # noqa: E402
     bath_rates,
@@ -52,10 +53,18 @@ from mpiheat.quantum.operators.lindblad import (  # noqa: E402
 )
 from mpiheat.quantum.operators.pauli import pauli_sweep  # noqa: E402
 from mpiheat.quantum.operators.spectrum import box_spectrum  # noqa: E402
-from mpiheat.quantum.solvers.steadystate import solve_trace_constrained, steadystate  # noqa: E402
+from mpiheat.quantum.solvers.steadystate import solve_trace_constrained  # noqa: E402
 
 ETA = -2.25
 T_L, T_R = 1000.0, 1.0
+#: the old PETSc solver names of the command line -> the front end's formulation
+FORMULATION = {"ksp": "linear", "eps": "eigen"}
+
+
+def steadystate(spec, T_L, T_R, *, gamma, eta, equation, backend="scipy", solver="auto", comm=None, **options):
+    """One steady state through the public front end (``solver``: "ksp" / "eps" / "auto")."""
+    return steady_state(QuantumProblem(spec, T_L, T_R, gamma=gamma, eta=eta), equation=equation, backend=backend,
+                        solver=FORMULATION.get(solver, solver), comm=comm, options=SolverOptions(**options))
 
 
 def maxrss_mb() -> float:

@@ -11,9 +11,10 @@ also in fresh subprocesses: the matrix-free cluster + Jacobi-Davidson method at 
 
 Check vs solve at scale (issue 12, target: check <= 5x the solve at N = 300-400 on 2 ranks, 3x stretch): the
 steady state on the PETSc shell matrix and the check, both on 2 ranks (``seconds_solve``, ``seconds_check`` of one
-``redfield_steadystate(backend="petsc", check_eigs="cluster")`` call under mpirun), at N = 200, 300, 400 with the
-issue's parameter sets; the previous check (frequency clusters + shift-and-invert ARPACK, loaded from git commit
-``OLD_COMMIT``, candidates split over the 2 ranks) is timed at N = 200, 300 only (N = 400 took 414 s).
+``solve_redfield(gen, backend="petsc", options=SolverOptions(redfield_check="cluster"))`` call under mpirun), at
+N = 200, 300, 400 with the issue's parameter sets; the previous check (frequency clusters + shift-and-invert ARPACK,
+loaded from git commit ``OLD_COMMIT``, candidates split over the 2 ranks) is timed at N = 200, 300 only
+(N = 400 took 414 s).
 
 Usage: ``python benchmarks/bench_redfield.py [--sizes 40 60 100 200] [--no-mpi] [--peer-n60] [--dense-max 60]
 [--scale-sizes 200 300 400] [--old-sizes 200 300]``
@@ -46,12 +47,12 @@ import json, resource, sys, time, logging
 logging.disable(logging.WARNING)
 N, backend = int(sys.argv[1]), sys.argv[2]
 P = json.loads(sys.argv[3])
-from mpiheat.quantum.operators.spectrum import box_spectrum
-from mpiheat.quantum.operators.redfield import redfield_steadystate
+from mpiheat.quantum import QuantumProblem, SolverOptions, box_spectrum, steady_state
 from mpiheat.quantum.operators.pauli import pauli_sweep
 sp = box_spectrum(N)
 t0 = time.perf_counter()
-s = redfield_steadystate(sp, P["T_L"], P["T_R"], gamma=P["gamma"], eta=P["eta"], backend=backend, check_eigs=False)
+s = steady_state(QuantumProblem(sp, P["T_L"], P["T_R"], gamma=P["gamma"], eta=P["eta"]), equation="redfield",
+                 backend=backend, options=SolverOptions(redfield_check="none"))
 dt = time.perf_counter() - t0
 _, JL, _ = pauli_sweep(sp, P["T_L"], P["T_R"], gamma=P["gamma"], eta=P["eta"])
 try:
@@ -90,6 +91,8 @@ N, P, which = int(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
 from mpi4py import MPI
 from mpiheat.quantum.operators.spectrum import box_spectrum
 from mpiheat.quantum.operators import redfield as rf
+from mpiheat.quantum.solvers.redfield_steady import solve_redfield
+from mpiheat.quantum.solvers.base import SolverOptions
 comm = MPI.COMM_WORLD
 gen = rf.redfield_generator(box_spectrum(N), P["T_L"], P["T_R"], gamma=P["gamma"], eta=P["eta"])
 if which == "old":
@@ -103,7 +106,7 @@ if which == "old":
     r = old.rightmost_eigenvalues(gen, method="cluster", comm=comm)
     out = dict(seconds_check=time.perf_counter() - t0, max_real_eig=r.max_real, eig_method=r.method)
 else:
-    s = rf.redfield_steadystate(gen, backend="petsc", check_eigs="cluster", comm=comm)
+    s = solve_redfield(gen, backend="petsc", options=SolverOptions(redfield_check="cluster"), comm=comm)
     out = dict(seconds_solve=s.seconds_solve, seconds_check=s.seconds_check, iterations=s.iterations,
                converged=s.converged, max_real_eig=s.max_real_eig, eig_method=s.eig_method, unphysical=s.unphysical)
 if comm.rank == 0:

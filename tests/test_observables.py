@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy.integrate import trapezoid  # np.trapz is gone in numpy 2.4; scipy has had this name since 1.6
 
+from mpiheat.quantum import QuantumProblem, steady_state
 from mpiheat.quantum.operators.observables import density_integral, expect_P_R, participation_ratio
 from mpiheat.quantum.operators.spectrum import box_spectrum
-from mpiheat.quantum.solvers.steadystate import steadystate
 
 
 def box_functions(N, L):
@@ -64,7 +64,8 @@ def test_expect_P_R_values_and_L_cubed_law():
     Ls = np.array([1.0, 1.5, 2.0, 4.0])
     for L in Ls:
         sp = box_spectrum(30, length=L)
-        ss = steadystate(sp, 40.0 / L**2, 4.0 / L**2, gamma=1.0, eta=-2.25, equation="lindblad")
+        ss = steady_state(QuantumProblem(sp, 40.0 / L**2, 4.0 / L**2, gamma=1.0, eta=-2.25), equation="lindblad",
+                          backend="scipy")
         vals.append(expect_P_R(sp, ss.rho))
     slope = np.polyfit(np.log(Ls), np.log(vals), 1)[0]
     assert slope == pytest.approx(-3.0, abs=1e-10)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mpiheat.quantum import QuantumProblem, SolverOptions, steady_state
 from mpiheat.quantum.calibrate import calibrate_gamma
 from mpiheat.quantum.operators.lindblad import (
     heat_currents,
@@ -15,9 +16,14 @@ from mpiheat.quantum.operators.lindblad import (
 )
 from mpiheat.quantum.operators.pauli import pauli_sweep
 from mpiheat.quantum.operators.spectrum import Spectrum, bose, box_spectrum
-from mpiheat.quantum.solvers.steadystate import steadystate
 
 KW = {"gamma": 1.0, "eta": -2.25}
+
+
+def solve(spec, T_L, T_R, *, gamma, eta, equation="pauli", backend="scipy", solver="auto", comm=None, **options):
+    """Steady state through the public front end (``options``: fields of SolverOptions)."""
+    return steady_state(QuantumProblem(spec, T_L, T_R, gamma=gamma, eta=eta), equation=equation, backend=backend,
+                        solver=solver, comm=comm, options=SolverOptions(**options))
 
 
 def dense_lindblad(spec: Spectrum, T_L, T_R, gamma, eta, omega_c=1.0, baths="LR", hamiltonian=True):
@@ -136,8 +142,8 @@ def test_trace_preserving_and_secular_sparsity():
 def test_pauli_equals_lindblad(N, T_L, T_R):
     """SPEC §3: the Lindblad steady state is diagonal and equals the Pauli one; J agree to 1e-10 relative."""
     spec = box_spectrum(N)
-    p = steadystate(spec, T_L, T_R, equation="pauli", **KW)
-    q = steadystate(spec, T_L, T_R, equation="lindblad", backend="scipy", **KW)
+    p = solve(spec, T_L, T_R, equation="pauli", **KW)
+    q = solve(spec, T_L, T_R, equation="lindblad", backend="scipy", **KW)
     assert abs(q.J_L - p.J_L) <= 1e-10 * abs(p.J_L)
     assert np.max(np.abs(q.rho - np.diag(np.diag(q.rho)))) == 0.0
     assert np.allclose(np.diag(q.rho).real, np.diag(p.rho).real, rtol=1e-9, atol=1e-14)
@@ -156,7 +162,7 @@ def test_pauli_equals_lindblad(N, T_L, T_R):
 def test_equilibrium_is_gibbs_with_zero_current(equation, make):
     spec = make()
     T = 37.0
-    r = steadystate(spec, T, T, equation=equation, **KW)
+    r = solve(spec, T, T, equation=equation, **KW)
     w = np.exp(-(spec.E - spec.E[0]) / T)
     gibbs = np.diag(w / w.sum())
     assert np.max(np.abs(r.rho - gibbs)) <= 1e-12
@@ -166,8 +172,8 @@ def test_equilibrium_is_gibbs_with_zero_current(equation, make):
 def test_degenerate_pair_spectrum_has_coherences_and_balanced_currents():
     """With degenerate levels the Lindblad state has coherences inside the multiplet, but is still a state."""
     spec = pair_spectrum()
-    r = steadystate(spec, 400.0, 5.0, equation="lindblad", **KW)
-    p = steadystate(spec, 400.0, 5.0, equation="pauli", **KW)
+    r = solve(spec, 400.0, 5.0, equation="lindblad", **KW)
+    p = solve(spec, 400.0, 5.0, equation="pauli", **KW)
     assert np.max(np.abs(r.rho - np.diag(np.diag(r.rho)))) > 0.0
     assert np.allclose(r.rho, r.rho.conj().T, atol=0)
     assert r.rho_min_eig > -1e-14 and abs(r.trace - 1) < 1e-14
@@ -180,8 +186,8 @@ def test_degenerate_pair_spectrum_has_coherences_and_balanced_currents():
 
 def test_current_proportional_to_gamma():
     spec = box_spectrum(30)
-    J1 = steadystate(spec, 200.0, 3.0, gamma=1.0, eta=-1.5, equation="lindblad").J_L
-    J7 = steadystate(spec, 200.0, 3.0, gamma=7.25, eta=-1.5, equation="lindblad").J_L
+    J1 = solve(spec, 200.0, 3.0, gamma=1.0, eta=-1.5, equation="lindblad").J_L
+    J7 = solve(spec, 200.0, 3.0, gamma=7.25, eta=-1.5, equation="lindblad").J_L
     assert abs(J7 / J1 - 7.25) <= 1e-12 * 7.25
 
 
@@ -220,7 +226,7 @@ def test_bad_input_raises(kwargs, match):
     args.update(kwargs)
     T_L, T_R = args.pop("T_L"), args.pop("T_R")
     with pytest.raises(ValueError, match=match):
-        steadystate(box_spectrum(5), T_L, T_R, **args)
+        solve(box_spectrum(5), T_L, T_R, **args)
 
 
 def test_bad_levels():
@@ -228,7 +234,7 @@ def test_bad_levels():
         box_spectrum(1)
     one = Spectrum(E=np.zeros(1), P_L=np.zeros((1, 1)), P_R=np.zeros((1, 1)))
     with pytest.raises(ValueError, match="levels"):
-        steadystate(one, 1.0, 1.0, gamma=1.0, eta=0.0)
+        solve(one, 1.0, 1.0, gamma=1.0, eta=0.0)
     with pytest.raises(ValueError, match="T_R"):
         pauli_sweep(box_spectrum(5), 1.0, [1.0, 0.0], gamma=1.0, eta=0.0)
 
@@ -246,8 +252,8 @@ def test_complex_export_and_unreduced_solve_agree():
     got = (Lc @ rho.T.reshape(-1)).reshape(N, N).T
     assert np.max(np.abs(got - want)) <= 1e-12 * np.max(np.abs(want))
     spec = box_spectrum(30)
-    a = steadystate(spec, 300.0, 3.0, equation="lindblad", reduce=True, **KW)
-    b = steadystate(spec, 300.0, 3.0, equation="lindblad", reduce=False, **KW)
+    a = solve(spec, 300.0, 3.0, equation="lindblad", reduce=True, **KW)
+    b = solve(spec, 300.0, 3.0, equation="lindblad", reduce=False, **KW)
     assert "component 30/900" in a.method and b.method == "scipy-splu"
     assert np.max(np.abs(a.rho - b.rho)) <= 1e-14 and abs(a.J_L / b.J_L - 1) <= 1e-12
 
@@ -319,7 +325,7 @@ def test_scipy_steady_state_unchanged_by_memory_work(key):
     import scipy
 
     N, T_L, T_R = key
-    r = steadystate(box_spectrum(N), T_L, T_R, equation="lindblad", backend="scipy", **KW)
+    r = solve(box_spectrum(N), T_L, T_R, equation="lindblad", backend="scipy", **KW)
     got = (r.J_L, r.J_R, float(np.real(r.rho[1, 1])), r.residual)
     want = tuple(float.fromhex(h) for h in STORED[key])
     if (np.__version__, scipy.__version__) == ("1.24.2", "1.10.1"):

@@ -10,24 +10,29 @@ import textwrap
 import numpy as np
 import pytest
 
+from mpiheat.quantum import QuantumProblem, SolverOptions, steady_state
 from mpiheat.quantum.operators.spectrum import box_spectrum
-from mpiheat.quantum.solvers.steadystate import steadystate
 
 pytestmark = pytest.mark.petsc  # skips, with the reason, where petsc4py/slepc4py are absent (tests/conftest.py)
 
 from tests.conftest import run_mpi  # noqa: E402
 
 KW = {"gamma": 1.0, "eta": -2.25}
+
+def solve(spec, T_L, T_R, *, gamma, eta, equation="pauli", backend="scipy", solver="auto", comm=None, **options):
+    """Steady state through the public front end (``options``: fields of SolverOptions)."""
+    return steady_state(QuantumProblem(spec, T_L, T_R, gamma=gamma, eta=eta), equation=equation, backend=backend,
+                        solver=solver, comm=comm, options=SolverOptions(**options))
 POINTS = [(12, 50.0, 2.0), (20, 1000.0, 0.05), (30, 300.0, 30.0)]
 
 
 @pytest.mark.parametrize("N,T_L,T_R", POINTS)
-@pytest.mark.parametrize("solver", ["ksp", "eps"])
+@pytest.mark.parametrize("solver", ["linear", "eigen"])
 def test_petsc_serial_matches_scipy_and_pauli(N, T_L, T_R, solver):
     spec = box_spectrum(N)
-    ref = steadystate(spec, T_L, T_R, equation="lindblad", backend="scipy", **KW)
-    pauli = steadystate(spec, T_L, T_R, equation="pauli", **KW)
-    r = steadystate(spec, T_L, T_R, equation="lindblad", backend="petsc", solver=solver, **KW)
+    ref = solve(spec, T_L, T_R, equation="lindblad", backend="scipy", **KW)
+    pauli = solve(spec, T_L, T_R, equation="pauli", **KW)
+    r = solve(spec, T_L, T_R, equation="lindblad", backend="petsc", solver=solver, **KW)
     assert abs(r.J_L / ref.J_L - 1) <= 1e-10
     assert abs(r.J_L / pauli.J_L - 1) <= 1e-10
     assert abs(r.J_L - r.J_R) <= 1e-10 * abs(r.J_L)
@@ -36,7 +41,7 @@ def test_petsc_serial_matches_scipy_and_pauli(N, T_L, T_R, solver):
     assert r.residual <= 1e-10 * max(1.0, abs(r.J_L))
     assert r.rho_min_eig > -1e-14
     assert np.max(np.abs(r.rho - ref.rho)) <= 1e-10
-    if solver == "eps":
+    if solver == "eigen":
         assert abs(r.eigenvalue) < 1e-8  # the null eigenvalue of L
         assert "sinvert" in r.method
     else:
@@ -46,16 +51,49 @@ def test_petsc_serial_matches_scipy_and_pauli(N, T_L, T_R, solver):
 def test_petsc_options_are_honoured_and_health_reports_failure():
     """A deliberately weak KSP (Jacobi GMRES, 3 iterations) must show in method and converged, not pass silently."""
     spec = box_spectrum(15)
-    r = steadystate(spec, 50.0, 2.0, equation="lindblad", backend="petsc", solver="ksp",
+    r = solve(spec, 50.0, 2.0, equation="lindblad", backend="petsc", solver="linear",
                     petsc_options="-ss_ksp_type gmres -pc_type jacobi -ss_ksp_max_it 3 -ss_ksp_rtol 1e-14", **KW)
     assert "gmres" in r.method and "jacobi" in r.method
     assert r.converged in ("DIVERGED_ITS", "DIVERGED_MAX_IT") and r.iterations == 3
     # options are per call: the next solve is the default direct one again
-    r2 = steadystate(spec, 50.0, 2.0, equation="lindblad", backend="petsc", solver="ksp", **KW)
+    r2 = solve(spec, 50.0, 2.0, equation="lindblad", backend="petsc", solver="linear", **KW)
     assert "preonly" in r2.method and r2.converged.startswith("CONVERGED")
-    r3 = steadystate(spec, 50.0, 2.0, equation="lindblad", backend="petsc", solver="eps",
+    r3 = solve(spec, 50.0, 2.0, equation="lindblad", backend="petsc", solver="eigen",
                      petsc_options={"eps_type": "arnoldi"}, **KW)
     assert "arnoldi" in r3.method and abs(r3.J_L / r2.J_L - 1) < 1e-10
+
+
+def test_solve_options_never_stay_in_the_global_database():
+    """Per-solve options are pushed into PETSc's global options database for the solve and popped after it: after a
+    Lindblad KSP, a Lindblad EPS and a Redfield shell KSP the database is exactly what it was (defaults such as the
+    MUMPS ordering included), and a name that was already set gets its old value back. The options did act (method,
+    reason and iteration counts show them)."""
+    from petsc4py import PETSc
+
+    opts = PETSc.Options()
+    opts["ss_ksp_gmres_restart"] = "30"  # set before, e.g. on the command line: must survive every solve
+    try:
+        before = opts.getAll()
+        spec = box_spectrum(12)
+        ksp = solve(spec, 50.0, 2.0, equation="lindblad", backend="petsc", solver="linear", **KW,
+                    petsc_options="-ss_ksp_type gmres -pc_type jacobi -ss_ksp_max_it 3 -ss_ksp_gmres_restart 40")
+        assert "gmres" in ksp.method and "jacobi" in ksp.method and ksp.iterations == 3 and not ksp.ok
+        assert opts.getAll() == before
+        eps = solve(spec, 50.0, 2.0, equation="lindblad", backend="petsc", solver="eigen", **KW,
+                    petsc_options={"eps_type": "arnoldi", "eps_monitor_cancel": None})
+        assert "arnoldi" in eps.method and eps.ok
+        assert opts.getAll() == before
+        shell = solve(spec, 50.0, 2.0, gamma=1e-3, eta=-2.25, equation="redfield", backend="petsc",
+                      redfield_check="none", petsc_options="-ss_ksp_max_it 1 -ss_ksp_gmres_restart 40")
+        assert shell.converged == "DIVERGED_MAX_IT" and shell.iterations == 1 and not shell.ok
+        assert opts.getAll() == before
+        # and the next solve is the default one again
+        again = solve(spec, 50.0, 2.0, gamma=1e-3, eta=-2.25, equation="redfield", backend="petsc",
+                      redfield_check="none")
+        assert again.ok and again.iterations > 1 and opts.getAll() == before
+    finally:
+        opts.delValue("ss_ksp_gmres_restart")
+    assert opts.getAll() == {k: v for k, v in before.items() if k != "ss_ksp_gmres_restart"}
 
 
 def test_missing_petsc_raises_import_error(monkeypatch):
@@ -63,9 +101,9 @@ def test_missing_petsc_raises_import_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "petsc4py.PETSc", None)
     spec = box_spectrum(5)
     with pytest.raises(ImportError, match="backend='petsc'.*petsc4py"):
-        steadystate(spec, 10.0, 1.0, equation="lindblad", backend="petsc", **KW)
+        solve(spec, 10.0, 1.0, equation="lindblad", backend="petsc", **KW)
     # "auto" falls back to scipy
-    r = steadystate(spec, 10.0, 1.0, equation="lindblad", backend="auto", **KW)
+    r = solve(spec, 10.0, 1.0, equation="lindblad", backend="auto", **KW)
     assert r.backend == "scipy"
 
 
@@ -73,14 +111,13 @@ DRIVER = textwrap.dedent("""
     import json, sys
     import numpy as np
     from mpi4py import MPI
-    from mpiheat.quantum.operators.spectrum import box_spectrum
-    from mpiheat.quantum.solvers.steadystate import steadystate
+    from mpiheat.quantum import QuantumProblem, box_spectrum, steady_state
     comm = MPI.COMM_WORLD
     out = []
     for N, T_L, T_R in json.loads(sys.argv[1]):
-        for solver in ("ksp", "eps"):
-            r = steadystate(box_spectrum(N), T_L, T_R, gamma=1.0, eta=-2.25, equation="lindblad",
-                            backend="auto", solver=solver, comm=comm)
+        for solver in ("linear", "eigen"):
+            r = steady_state(QuantumProblem(box_spectrum(N), T_L, T_R, gamma=1.0, eta=-2.25), equation="lindblad",
+                             backend="auto", solver=solver, comm=comm)
             # rho must be identical on every rank
             same = comm.allreduce(float(np.max(np.abs(r.rho - comm.bcast(r.rho, root=0)))), op=MPI.MAX)
             out.append(dict(N=N, T_L=T_L, T_R=T_R, solver=solver, J_L=r.J_L, J_R=r.J_R, same=same,
@@ -103,7 +140,7 @@ def test_mpirun_two_ranks_matches_serial(tmp_path):
     rows = json.loads(line[len("RESULT"):])
     assert len(rows) == 2 * len(POINTS)
     for row in rows:
-        ref = steadystate(box_spectrum(row["N"]), row["T_L"], row["T_R"], equation="lindblad", backend="scipy", **KW)
+        ref = solve(box_spectrum(row["N"]), row["T_L"], row["T_R"], equation="lindblad", backend="scipy", **KW)
         assert "np=2" in row["method"] and row["converged"].startswith("CONVERGED")
         assert abs(row["J_L"] / ref.J_L - 1) <= 1e-10, row
         assert abs(row["J_R"] / ref.J_L - 1) <= 1e-10, row
@@ -113,12 +150,9 @@ def test_mpirun_two_ranks_matches_serial(tmp_path):
 
 def test_eps_large_box_regression():
     """EPS at N = 100 (where MUMPS once stopped on the exact zero pivot of shift-and-invert at 0) equals Pauli."""
-    from mpiheat.quantum.operators.spectrum import box_spectrum
-    from mpiheat.quantum.solvers.steadystate import steadystate
-
     sp = box_spectrum(100)
-    a = steadystate(sp, 1000.0, 10.0, gamma=5.2548, eta=-2.25, equation="lindblad", backend="petsc", solver="eps")
-    b = steadystate(sp, 1000.0, 10.0, gamma=5.2548, eta=-2.25, equation="pauli")
+    a = solve(sp, 1000.0, 10.0, gamma=5.2548, eta=-2.25, equation="lindblad", backend="petsc", solver="eigen")
+    b = solve(sp, 1000.0, 10.0, gamma=5.2548, eta=-2.25, equation="pauli")
     assert a.converged.startswith("CONVERGED")
     assert abs(a.J_L / b.J_L - 1) < 1e-10
     assert abs(a.eigenvalue) < 1e-8
@@ -144,18 +178,20 @@ DEGENERATE_DRIVER = textwrap.dedent("""
     sys.path.insert(0, os.getcwd())
     import numpy as np
     from mpi4py import MPI
-    from mpiheat.quantum.operators.spectrum import box_spectrum
-    from mpiheat.quantum.solvers.steadystate import steadystate
+    from petsc4py import PETSc
+    from mpiheat.quantum import QuantumProblem, box_spectrum, steady_state
     from tests.test_quantum_lindblad import pair_spectrum
     comm = MPI.COMM_WORLD
     out = []
     for name, spec, T_L, T_R in (("pair", pair_spectrum(), 400.0, 5.0), ("box", box_spectrum(40), 1000.0, 1.0)):
-        r = steadystate(spec, T_L, T_R, gamma=1.0, eta=-2.25, equation="lindblad", backend="petsc", solver="ksp",
-                        comm=comm)
+        before = PETSc.Options().getAll()
+        r = steady_state(QuantumProblem(spec, T_L, T_R, gamma=1.0, eta=-2.25), equation="lindblad", backend="petsc",
+                         solver="linear", comm=comm)
+        clean = PETSc.Options().getAll() == before  # the block-Jacobi sub-solver options were popped too
         same = comm.allreduce(float(np.max(np.abs(r.rho - comm.bcast(r.rho, root=0)))), op=MPI.MAX)
         out.append(dict(name=name, T_L=T_L, T_R=T_R, J_L=r.J_L, J_R=r.J_R, same=same, residual=r.residual,
                         rho_re=np.real(r.rho).tolist(), rho_im=np.imag(r.rho).tolist(), method=r.method,
-                        converged=r.converged, iterations=r.iterations))
+                        converged=r.converged, iterations=r.iterations, clean=clean))
     if comm.rank == 0:
         print("RESULT" + json.dumps(out))
 """)
@@ -175,10 +211,10 @@ def test_two_ranks_block_jacobi_matches_scipy_with_coherences(tmp_path):
     rows = json.loads([s for s in proc.stdout.splitlines() if s.startswith("RESULT")][0][len("RESULT"):])
     specs = {"pair": pair_spectrum(), "box": box_spectrum(40)}
     for row in rows:
-        ref = steadystate(specs[row["name"]], row["T_L"], row["T_R"], equation="lindblad", backend="scipy", **KW)
+        ref = solve(specs[row["name"]], row["T_L"], row["T_R"], equation="lindblad", backend="scipy", **KW)
         rho = np.asarray(row["rho_re"]) + 1j * np.asarray(row["rho_im"])
         assert "bjacobi" in row["method"] and "np=2" in row["method"], row["method"]
-        assert row["converged"].startswith("CONVERGED") and row["same"] == 0.0
+        assert row["converged"].startswith("CONVERGED") and row["same"] == 0.0 and row["clean"]
         assert abs(row["J_L"] / ref.J_L - 1) <= 1e-10 and abs(row["J_R"] / ref.J_L - 1) <= 1e-10
         assert np.max(np.abs(rho - ref.rho)) <= 1e-10
         assert row["residual"] <= 1e-10 * abs(ref.J_L)

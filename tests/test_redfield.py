@@ -9,12 +9,21 @@ import os
 import numpy as np
 import pytest
 
+from mpiheat.quantum import QuantumProblem, SolverOptions, steady_state
 from mpiheat.quantum.operators import redfield as rf
 from mpiheat.quantum.operators.lindblad import real_to_rho, rho_to_real
 from mpiheat.quantum.operators.pauli import pauli_sweep, rate_matrices
 from mpiheat.quantum.operators.spectrum import box_spectrum
+from mpiheat.quantum.solvers.redfield_eigs import max_real_eigenvalue
 
 PARAMS = dict(T_L=50.0, T_R=2.0, eta=-2.25)  # SPEC §3 reference point, N = 20
+LOGGER = "mpiheat.quantum.solvers.redfield_steady"
+
+
+def redfield(sp, T_L, T_R, *, gamma, eta, backend="scipy", check="auto", comm=None, **options):
+    """Redfield steady state through the public front end (``options``: fields of SolverOptions)."""
+    return steady_state(QuantumProblem(sp, T_L, T_R, gamma=gamma, eta=eta), equation="redfield", backend=backend,
+                        comm=comm, options=SolverOptions(redfield_check=check, **options))
 
 
 def random_hermitian(N, seed=0):
@@ -94,9 +103,9 @@ def test_gamma_to_zero_lindblad_limit_slope():
     gammas = np.array([1e-3, 2e-3, 4e-3])
     rel = []
     for g in gammas:
-        ss = rf.redfield_steadystate(sp, gamma=g, backend="scipy", tol=1e-14, check_eigs=False, **PARAMS)
+        ss = redfield(sp, gamma=g, backend="scipy", tol=1e-14, check="none", **PARAMS)
         _, JL, _ = pauli_sweep(sp, PARAMS["T_L"], PARAMS["T_R"], gamma=g, eta=PARAMS["eta"])
-        assert ss.converged == "converged", ss.converged
+        assert ss.converged in ("converged", "CONVERGED_RTOL"), ss.converged
         assert abs(ss.J_L - ss.J_R) <= 1e-10 * abs(ss.J_L)
         rel.append(ss.J_L / float(JL) - 1.0)
     rel = np.array(rel)
@@ -109,16 +118,16 @@ def test_gamma_to_zero_lindblad_limit_slope():
 
 def test_unphysical_regime_detected(caplog):
     sp = box_spectrum(20)
-    with caplog.at_level(logging.WARNING, logger="mpiheat.quantum.operators.redfield"):
-        bad = rf.redfield_steadystate(sp, gamma=0.1, backend="scipy", check_eigs=True, **PARAMS)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        bad = redfield(sp, gamma=0.1, backend="scipy", check="auto", **PARAMS)
     assert bad.max_real_eig == pytest.approx(1.07, abs=0.01)
     assert bad.unphysical
     assert any("unphysical" in r.getMessage() for r in caplog.records)
     cols = bad.as_columns()
     assert cols["unphysical"] is True and cols["max_real_eig"] > 1.0
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="mpiheat.quantum.operators.redfield"):
-        good = rf.redfield_steadystate(sp, gamma=1e-4, backend="scipy", check_eigs=True, **PARAMS)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        good = redfield(sp, gamma=1e-4, backend="scipy", check="auto", **PARAMS)
     assert good.max_real_eig < 0
     assert not good.unphysical
     assert not caplog.records
@@ -198,32 +207,32 @@ def test_cluster_eigenvalue_check_matches_dense(N, gamma, T_L, T_R):
 def test_eigenvalue_check_beyond_dense_limit(caplog):
     """N > 40: the default ("auto") check runs matrix-free, flags gamma = 0.1 and clears gamma = 1e-4."""
     sp = box_spectrum(48)
-    with caplog.at_level(logging.WARNING, logger="mpiheat.quantum.operators.redfield"):
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
         # rho_ss itself dips to -1.4e-10 here (Redfield is not positive); this test is about the spectrum
-        good = rf.redfield_steadystate(sp, gamma=1e-4, positivity_tol=1e-8, **PARAMS)
+        good = redfield(sp, gamma=1e-4, positivity_tol=1e-8, **PARAMS)
     assert good.eig_method.startswith("cluster[")
     assert good.max_real_eig == pytest.approx(-2.0449e-4, rel=1e-3)  # slowest population mode (as at N = 20, 40)
     assert not good.unphysical and not caplog.records
-    with caplog.at_level(logging.WARNING, logger="mpiheat.quantum.operators.redfield"):
-        bad = rf.redfield_steadystate(sp, gamma=0.1, **PARAMS)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        bad = redfield(sp, gamma=0.1, **PARAMS)
     assert bad.eig_method.startswith("cluster[") and bad.max_real_eig > 1.0 and bad.unphysical
     assert any("unphysical" in r.getMessage() for r in caplog.records)
-    skipped = rf.redfield_steadystate(sp, gamma=0.1, check_eigs="none", **PARAMS)
+    skipped = redfield(sp, gamma=0.1, check="none", **PARAMS)
     assert np.isnan(skipped.max_real_eig) and skipped.eig_method == "none"
-    with pytest.raises(ValueError, match="check_eigs"):
-        rf.redfield_steadystate(sp, gamma=0.1, check_eigs="lanczos", **PARAMS)
+    with pytest.raises(ValueError, match="redfield_check"):
+        redfield(sp, gamma=0.1, check="lanczos", **PARAMS)
 
 
 @pytest.mark.petsc
 def test_equal_temperatures_no_current_and_backends_agree():
     sp = box_spectrum(16)
-    eq = rf.redfield_steadystate(sp, 5.0, 5.0, gamma=1e-3, eta=-2.25, check_eigs=False)
-    scale = abs(rf.redfield_steadystate(sp, 6.0, 4.0, gamma=1e-3, eta=-2.25, check_eigs=False).J_L)
+    eq = redfield(sp, 5.0, 5.0, gamma=1e-3, eta=-2.25, check="none")
+    scale = abs(redfield(sp, 6.0, 4.0, gamma=1e-3, eta=-2.25, check="none").J_L)
     assert abs(eq.J_L) <= 1e-11 * scale and abs(eq.J_R) <= 1e-11 * scale  # reflection symmetry + conservation
-    a = rf.redfield_steadystate(sp, gamma=0.02, backend="dense", check_eigs=False, **PARAMS)
-    b = rf.redfield_steadystate(sp, gamma=0.02, backend="scipy", solver="gmres", check_eigs=False, **PARAMS)
-    c = rf.redfield_steadystate(sp, gamma=0.02, backend="scipy", solver="bicgstab", check_eigs=False, **PARAMS)
-    d = rf.redfield_steadystate(sp, gamma=0.02, backend="petsc", check_eigs=False, comm=None, **PARAMS)
+    a = redfield(sp, gamma=0.02, backend="numpy", check="none", **PARAMS)
+    b = redfield(sp, gamma=0.02, backend="scipy", check="none", **PARAMS)
+    c = redfield(sp, gamma=0.02, backend="scipy", krylov="bicgstab", check="none", **PARAMS)
+    d = redfield(sp, gamma=0.02, backend="petsc", check="none", comm=None, **PARAMS)
     for s in (b, c, d):
         assert s.J_L == pytest.approx(a.J_L, rel=1e-10)
         assert np.abs(s.rho - a.rho).max() <= 1e-10
@@ -235,10 +244,10 @@ def test_equal_temperatures_no_current_and_backends_agree():
 MPI_SCRIPT = """
 import json, sys
 from mpi4py import MPI
-from mpiheat.quantum.operators import redfield as rf
-from mpiheat.quantum.operators.spectrum import box_spectrum
-s = rf.redfield_steadystate(box_spectrum(23), 50.0, 2.0, gamma=0.02, eta=-2.25, backend="petsc",
-                            check_eigs="cluster", petsc_options="-redfield_ksp_gmres_restart 40")
+from mpiheat.quantum import QuantumProblem, SolverOptions, box_spectrum, steady_state
+s = steady_state(QuantumProblem(box_spectrum(23), 50.0, 2.0, gamma=0.02, eta=-2.25), equation="redfield",
+                 backend="petsc", comm=MPI.COMM_WORLD,
+                 options=SolverOptions(redfield_check="cluster", petsc_options="-ss_ksp_gmres_restart 40"))
 if MPI.COMM_WORLD.rank == 0:
     print(json.dumps({"J": s.J_L, "reason": s.converged, "size": MPI.COMM_WORLD.size, "eig": s.max_real_eig,
                       "eig_method": s.eig_method, "seconds_check": s.seconds_check, "seconds_solve": s.seconds_solve}))
@@ -253,30 +262,45 @@ def test_petsc_two_ranks_equals_one_process(tmp_path, mpirun):
     # environ, which would derail a child mpirun; os.environ is the clean start-up snapshot
     proc = mpirun(2, [str(script)], timeout=300, env=dict(os.environ))
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    ref = rf.redfield_steadystate(box_spectrum(23), 50.0, 2.0, gamma=0.02, eta=-2.25, backend="dense",
-                                  check_eigs=False)
+    ref = redfield(box_spectrum(23), 50.0, 2.0, gamma=0.02, eta=-2.25, backend="numpy", check="none")
     assert out["size"] == 2
     assert out["reason"].startswith("CONVERGED")
     assert out["J"] == pytest.approx(ref.J_L, rel=1e-10)
     # the eigenvalue check split its clusters and its products over the 2 ranks: same answer as one process
-    serial = rf.max_real_eigenvalue(rf.redfield_generator(box_spectrum(23), 50.0, 2.0, gamma=0.02, eta=-2.25),
-                                    method="cluster")
+    serial = max_real_eigenvalue(rf.redfield_generator(box_spectrum(23), 50.0, 2.0, gamma=0.02, eta=-2.25),
+                                 method="cluster")
     assert out["eig_method"] == serial[2]
     assert out["eig"] == pytest.approx(serial[0], rel=1e-9)
     assert out["seconds_check"] > 0 and out["seconds_solve"] > 0
 
 
 def test_front_end_dispatch():
-    """steadystate(equation="redfield") reaches the Redfield solver and reports the physicality columns."""
-    from mpiheat.quantum.solvers.steadystate import SteadyState, steadystate
+    """steady_state(equation="redfield") with backend "auto" on one process runs the scipy Krylov solver, gives the
+    dense reference's state (not Lindblad's) and reports the physicality columns; the table refuses what it lacks."""
+    from mpiheat.quantum import DISPATCH, resolve_backend
 
     sp = box_spectrum(12)
-    s = steadystate(sp, 50.0, 2.0, gamma=1e-3, eta=-2.25, equation="redfield")
-    ref = rf.redfield_steadystate(sp, 50.0, 2.0, gamma=1e-3, eta=-2.25, backend="dense")
-    lind = steadystate(sp, 50.0, 2.0, gamma=1e-3, eta=-2.25, equation="lindblad")
-    assert isinstance(s, SteadyState) and s.equation == "redfield"
+    pb = QuantumProblem(sp, 50.0, 2.0, gamma=1e-3, eta=-2.25)
+    s = steady_state(pb, equation="redfield")
+    ref = redfield(sp, 50.0, 2.0, gamma=1e-3, eta=-2.25, backend="numpy")
+    lind = steady_state(pb, equation="lindblad")
+    assert (s.equation, s.backend, s.solver, s.method) == ("redfield", "scipy", "linear", "redfield-gmres")
+    assert (ref.backend, ref.method, ref.converged) == ("numpy", "redfield-dense-lu", "LU")
+    assert ref.ok and s.converged in ("converged", "CONVERGED_RTOL")
     assert s.J_L == pytest.approx(ref.J_L, rel=1e-10)
     assert s.J_L == pytest.approx(lind.J_L, rel=1e-4) and s.J_L != pytest.approx(lind.J_L, rel=1e-9)
     cols = s.as_columns()
-    assert {"max_real_eig", "unphysical", "residual", "rho_min_eig", "converged"} <= set(cols)
-    assert cols["max_real_eig"] < 0 and cols["unphysical"] is False
+    assert cols["max_real_eig"] < 0 and cols["unphysical"] is False and cols["eig_method"] == "dense"
+    assert cols["J_mismatch"] == s.J_L - s.J_R and abs(cols["J_mismatch"]) <= 1e-10 * s.J_L
+    assert "max_real_eig" not in lind.as_columns() and np.isnan(lind.max_real_eig)
+    # one table, six entries; auto is resolved there (one process: scipy; Pauli: numpy)
+    assert set(DISPATCH) == {("pauli", "numpy"), ("lindblad", "scipy"), ("lindblad", "petsc"),
+                             ("redfield", "numpy"), ("redfield", "scipy"), ("redfield", "petsc")}
+    assert resolve_backend("redfield", "auto") == "scipy" and resolve_backend("pauli", "petsc") == "numpy"
+    with pytest.raises(ValueError, match="not offered"):
+        steady_state(pb, equation="redfield", solver="eigen")
+    with pytest.raises(ValueError, match="no solver"):
+        steady_state(pb, equation="lindblad", backend="numpy")
+    with pytest.raises(ValueError, match="ss_"):
+        steady_state(pb, equation="redfield", backend="petsc",
+                     options=SolverOptions(petsc_options="-redfield_ksp_type bcgs"))

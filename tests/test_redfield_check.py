@@ -10,6 +10,7 @@ import os
 import numpy as np
 import pytest
 
+from mpiheat.quantum import QuantumProblem, SolverOptions, steady_state
 from mpiheat.quantum.operators import redfield as rf
 from mpiheat.quantum.operators.spectrum import box_spectrum
 from mpiheat.quantum.solvers.redfield_eigs import (
@@ -86,14 +87,16 @@ def test_screening_does_not_change_the_candidates():
 @pytest.mark.parametrize("gamma,unstable", [(1e-4, False), (0.1, True)])
 def test_finite_value_beyond_dense_range_and_timing_columns(gamma, unstable):
     """N = 120 (dense would need a 14400^2 matrix): finite max_real_eig, the verdict, and the two timing columns."""
-    s = rf.redfield_steadystate(box_spectrum(120), 50.0, 2.0, gamma=gamma, eta=-2.25, positivity_tol=1.0)
+    s = steady_state(QuantumProblem(box_spectrum(120), 50.0, 2.0, gamma=gamma, eta=-2.25), equation="redfield",
+                     backend="scipy", options=SolverOptions(positivity_tol=1.0))
     assert np.isfinite(s.max_real_eig) and s.eig_method.startswith("cluster[")
     assert "not-converged" not in s.eig_method
     assert (s.max_real_eig > 0) == unstable and s.unphysical == unstable
     cols = s.as_columns()
     assert cols["seconds_solve"] > 0 and cols["seconds_check"] > 0
     assert cols["seconds_solve"] + cols["seconds_check"] == pytest.approx(cols["seconds"], rel=1e-6, abs=1e-3)
-    skipped = rf.redfield_steadystate(box_spectrum(30), 50.0, 2.0, gamma=gamma, eta=-2.25, check_eigs="none")
+    skipped = steady_state(QuantumProblem(box_spectrum(30), 50.0, 2.0, gamma=gamma, eta=-2.25), equation="redfield",
+                           backend="scipy", options=SolverOptions(redfield_check="none"))
     assert skipped.seconds_check < 0.05 and np.isnan(skipped.max_real_eig)
 
 

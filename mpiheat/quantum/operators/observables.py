@@ -13,17 +13,12 @@ import numpy as np
 
 from mpiheat.quantum.operators.spectrum import Spectrum
 
-__all__ = ["expect_P_R", "expect_P_L", "density_integral", "participation_ratio"]
+__all__ = ["expect_P_R", "density_integral", "participation_ratio"]
 
 
 def expect_P_R(spectrum: Spectrum, rho: np.ndarray) -> float:
     """``<P_R> = Tr(P_R rho)`` (Eq. C1), the interaction strength with the right (cold) bath."""
     return float(np.real(np.sum(np.asarray(spectrum.P_R).T * np.asarray(rho))))
-
-
-def expect_P_L(spectrum: Spectrum, rho: np.ndarray) -> float:
-    """``<P_L> = Tr(P_L rho)``."""
-    return float(np.real(np.sum(np.asarray(spectrum.P_L).T * np.asarray(rho))))
 
 
 def density_integral(rho: np.ndarray, length: float = 1.0, *, eigenfunctions: Callable | None = None,

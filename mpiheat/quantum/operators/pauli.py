@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mpiheat.quantum.operators.constraint import constrain_dense
 from mpiheat.quantum.operators.lindblad import Transitions, bath_rates, check_temperature, transitions
 from mpiheat.quantum.operators.spectrum import Spectrum
 
@@ -44,13 +45,13 @@ def solve_rates(W: np.ndarray) -> np.ndarray:
     """Stationary populations of generator(s) ``W`` (..., N, N), normalised to sum 1.
 
     The first balance equation (redundant: columns sum to zero) is replaced by the normalisation, scaled to the size
-    of the rates for conditioning; solved by batched dense LU.
+    of the rates for conditioning (:mod:`.constraint`); solved by batched dense LU.
     """
     W = np.array(W, dtype=float, copy=True)
     N = W.shape[-1]
     scale = np.max(np.abs(W[..., np.arange(N), np.arange(N)]), axis=-1)
     scale = np.where(scale > 0, scale, 1.0)
-    W[..., 0, :] = scale[..., None]
+    constrain_dense(W, N, scale)
     rhs = np.zeros(W.shape[:-1])
     rhs[..., 0] = scale
     p = np.linalg.solve(W, rhs[..., None])[..., 0]

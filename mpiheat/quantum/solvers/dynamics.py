@@ -35,7 +35,8 @@ from scipy.sparse.csgraph import connected_components
 from mpiheat.quantum.operators.lindblad import liouvillian_csr, real_to_rho, rho_to_real
 from mpiheat.quantum.operators.redfield import redfield_generator
 from mpiheat.quantum.operators.spectrum import Spectrum
-from mpiheat.quantum.solvers.steadystate import steadystate
+from mpiheat.quantum.problem import QuantumProblem
+from mpiheat.quantum.solvers.steadystate import steady_state
 
 __all__ = ["initial_state", "trace_distance", "Evolution", "evolve", "Relaxation", "relaxation", "slowest_modes"]
 
@@ -247,7 +248,8 @@ def relaxation(spectrum: Spectrum, T_L: float, T_R: float, *, gamma: float, eta:
             raise ValueError(f"the Redfield spectral analysis is dense; N = {spectrum.N} > dense_limit = "
                              f"{dense_limit} (Lindblad has an exact block path at any N)")
         method = "blocks"
-    ss = steadystate(spectrum, T_L, T_R, gamma=gamma, eta=eta, omega_c=omega_c, equation=equation)
+    ss = steady_state(QuantumProblem(spectrum, T_L, T_R, gamma=gamma, eta=eta, omega_c=omega_c), equation=equation,
+                      backend="scipy")
     rho0 = initial_state(spectrum, start, T_L if T_start is None else T_start)
     x_dev = rho_to_real(rho0) - rho_to_real(ss.rho)
     lam1, lam_exc = slowest_modes(gen, x_dev)

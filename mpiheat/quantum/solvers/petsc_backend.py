@@ -1,40 +1,62 @@
-"""Distributed steady states with PETSc (KSP) and SLEPc (EPS). The only module that imports petsc4py/slepc4py.
+"""All PETSc/SLEPc code of the quantum steady states: the only module of :mod:`mpiheat.quantum.solvers` that imports
+petsc4py/slepc4py.
 
-Every rank builds its own contiguous row block of the real-representation Liouvillian in CSR
-(:func:`mpiheat.quantum.operators.lindblad.liouvillian_csr` or any builder with the same signature; blocks split by
-:func:`row_split`) and the matrix is assembled with ``PETSc.Mat().createAIJ(csr=...)``; nothing of size
-``N**2 x N**2`` is ever held densely, and the scipy block is freed once PETSc holds the rows. The factorisation is
-destroyed before the solution is gathered (the steady state is returned on every rank), so the peak memory of a rank
-is that of its share of the solve. ``MPIHEAT_MEMTRACE=1`` prints each rank's peak/current RSS at every stage.
+**Lindblad** (:func:`solve_distributed`). Every rank builds its own contiguous row block of the real-representation
+Liouvillian in CSR (:func:`mpiheat.quantum.operators.lindblad.liouvillian_csr`; blocks split by :func:`row_split`)
+and the matrix is assembled with ``PETSc.Mat().createAIJ(csr=...)``; nothing of size ``N**2 x N**2`` is ever held
+densely, and the scipy block is freed once PETSc holds the rows. The factorisation is destroyed before the solution
+is gathered (the steady state is returned on every rank), so the peak memory of a rank is that of its share of the
+solve. ``MPIHEAT_MEMTRACE=1`` prints each rank's peak/current RSS at every stage.
 
-Solvers (options prefix :data:`OPTIONS_PREFIX` = ``"ss_"``; every ``-ss_ksp_*``, ``-ss_pc_*``, ``-ss_eps_*``,
-``-ss_st_*`` option is honoured through ``setFromOptions``):
+* ``"ksp"`` (formulation ``linear``): the trace-constrained system (:mod:`mpiheat.quantum.operators.constraint`: row 0
+  replaced by ``s * Tr`` with ``s`` the largest diagonal magnitude of L). Default on one rank: ``preonly`` + LU by
+  MUMPS; on more ranks: GMRES preconditioned by block Jacobi with one sequential MUMPS LU per rank
+  (:func:`_block_jacobi`; memory per rank falls with the ranks), falling back to the distributed MUMPS LU if GMRES
+  does not converge.
+* ``"eps"`` (formulation ``eigen``): the eigenvector of L with eigenvalue closest to 0, by Krylov-Schur with
+  shift-and-invert just below 0 (``TARGET_MAGNITUDE``), the inner solves by MUMPS LU; normalised to unit trace
+  afterwards.
 
-* ``"ksp"``: the trace-constrained system. Row 0 of L (a population balance row, redundant because L is trace
-  preserving) is replaced by ``s * (1, ..., 1, 0, ...)`` on the populations, with ``s`` the largest diagonal magnitude
-  of L for conditioning, and ``L' x = s e_0`` is solved. Default on one rank: ``preonly`` + LU by MUMPS; on more
-  ranks: GMRES preconditioned by block Jacobi with one sequential MUMPS LU per rank (:func:`_block_jacobi`; memory
-  per rank falls with the ranks), falling back to the distributed MUMPS LU if GMRES does not converge.
-* ``"eps"``: the eigenvector of L with eigenvalue closest to 0, by Krylov-Schur with shift-and-invert at target 0
-  (``TARGET_MAGNITUDE``), the inner solves by MUMPS LU; normalised to unit trace afterwards. L is singular, so the
-  factorisation of ``L - 0 I`` has one tiny pivot in floating point, which is exactly what inverse iteration needs;
-  if MUMPS refuses it, set ``-ss_st_shift``/``-ss_eps_target`` to a small negative number.
+**Redfield** (:func:`solve_redfield_shell`): KSP (GMRES, right-preconditioned by the secular skeleton through
+PCPYTHON) on a distributed shell matrix whose products are the matrix-free O(N^3) generator
+(:class:`_ShellRedfield`).
+
+**Options.** One prefix for every steady state, :data:`OPTIONS_PREFIX` = ``"ss_"``: every ``-ss_ksp_*``, ``-ss_pc_*``,
+``-ss_eps_*``, ``-ss_st_*`` option is honoured through ``setFromOptions``. Options given to a solve are pushed into
+PETSc's options database for that solve only and popped afterwards (:func:`scoped_options`: previous values are
+restored, new names removed), so nothing of one solve leaks into the next; options given on the command line stay.
 
 Real scalars only (Debian's PETSc build): all complex structure lives in the real representation.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
 import numpy as np
 
 from mpiheat.numerics.parallel import block_range, get_comm, release_free_memory
+from mpiheat.quantum.operators.constraint import constrain_csr, constrain_product, constrained_rhs
 
+log = logging.getLogger(__name__)
+
+#: The options prefix of every steady-state solve (Lindblad KSP/EPS and the Redfield shell KSP).
 OPTIONS_PREFIX = "ss_"
 
 #: Defaults applied unless the user sets them: MUMPS's automatic choice (METIS) orders the dense population block
 #: badly, 20x slower than AMD at N = 300 (measured 5.4 s vs 0.25 s); the EPS inner solver has the prefix ``ss_st_``.
 DEFAULT_OPTIONS = {"ss_mat_mumps_icntl_7": "0", "ss_st_mat_mumps_icntl_7": "0"}
 
+#: Sub-solver of the multi-rank block Jacobi (:func:`_block_jacobi`), unless the user sets them.
+BJACOBI_OPTIONS = {"ss_sub_ksp_type": "preonly", "ss_sub_pc_type": "lu",
+                   "ss_sub_pc_factor_mat_solver_type": "mumps", "ss_sub_mat_mumps_icntl_7": "0"}
+
+#: KSP iteration limit of the Lindblad linear solve when ``maxiter`` is None.
+KSP_MAXITER = 10000
+#: EPS iteration limit when ``maxiter`` is None.
+EPS_MAXITER = 1000
 
 def import_petsc():
     """Import petsc4py and slepc4py, with a clear error if they are missing or built with complex scalars."""
@@ -53,11 +75,21 @@ def import_petsc():
     return PETSc, SLEPc
 
 
-def parse_options(petsc_options) -> dict[str, str]:
-    """Normalise user options to ``{name: value}`` with the prefix applied to names that lack it.
+def available() -> bool:
+    """True when petsc4py and slepc4py import (real scalars)."""
+    try:
+        import_petsc()
+        return True
+    except ImportError:
+        return False
 
-    Accepts a string of command-line options (``"-ss_ksp_type gmres -ss_ksp_monitor"``) or a dict; names without the
-    ``ss_`` prefix get it, so ``{"ksp_type": "gmres"}`` and ``"-ksp_type gmres"`` both mean ``-ss_ksp_type gmres``.
+
+def parse_options(petsc_options: str | Mapping | None, prefix: str = OPTIONS_PREFIX) -> dict[str, str]:
+    """Normalise user options to ``{name: value}`` with ``prefix`` applied to names that lack it.
+
+    Accepts a string of command-line options (``"-ss_ksp_type gmres -ss_ksp_monitor"``) or a mapping; names without
+    the prefix get it, so ``{"ksp_type": "gmres"}`` and ``"-ksp_type gmres"`` both mean ``-ss_ksp_type gmres``.
+    The Redfield solver's former prefix ``redfield_`` is refused (it would silently become ``ss_redfield_...``).
     """
     if not petsc_options:
         return {}
@@ -76,7 +108,10 @@ def parse_options(petsc_options) -> dict[str, str]:
     out = {}
     for key, val in items:
         key = key.lstrip("-")
-        out[key if key.startswith(OPTIONS_PREFIX) else OPTIONS_PREFIX + key] = val
+        if key.startswith("redfield_"):
+            raise ValueError(f"petsc_options: {key!r}: the steady-state options prefix is {prefix!r} for every "
+                             f"equation (e.g. -{prefix}ksp_type)")
+        out[key if key.startswith(prefix) else prefix + key] = val
     return out
 
 
@@ -88,30 +123,55 @@ def _is_number(tok: str) -> bool:
         return False
 
 
-def _insert_options(PETSc, petsc_options) -> list[str]:
-    """Insert user options into the global database; return the names set here (removed again after the solve)."""
+@contextmanager
+def scoped_options(options: Mapping[str, str], defaults: Mapping[str, str] | None = None) -> Iterator[None]:
+    """Push ``options`` (and ``defaults`` where the name is not set yet) into PETSc's global options database for
+    the duration of the ``with`` block, then pop them: previous values come back, names new to the database go.
+
+    PETSc's ``setFromOptions`` reads the global database, so per-solve options have to be there during the solve;
+    this keeps them from leaking into later solves of the same process. Shared helper: any PETSc solve may use it.
+    """
+    from petsc4py import PETSc
+
     opts = PETSc.Options()
-    added = []
-    for key, val in parse_options(petsc_options).items():
-        if not opts.hasName(key):
-            added.append(key)
-        opts[key] = val
-    for key, val in DEFAULT_OPTIONS.items():
-        if not opts.hasName(key):
-            added.append(key)
+    before = opts.getAll()  # {name: value or None (a flag)}
+    absent = object()
+    saved: dict[str, object] = {}
+    try:
+        for key, val in options.items():
+            saved.setdefault(key, before.get(key, absent))
             opts[key] = val
-    return added
+        for key, val in (defaults or {}).items():
+            if not opts.hasName(key):
+                saved.setdefault(key, absent)
+                opts[key] = val
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is absent:
+                if opts.hasName(key):
+                    opts.delValue(key)
+            else:
+                opts[key] = "" if old is None else old
 
 
-def _reason_name(enum_cls, code: int) -> str:
+def reason_name(enum_cls, code: int) -> str:
+    """Name of a PETSc/SLEPc converged-reason code (e.g. ``CONVERGED_RTOL``)."""
     for name in dir(enum_cls):
         if not name.startswith("_") and getattr(enum_cls, name) == code:
             return name
     return str(code)
 
 
-def solve_distributed(builder, dim: int, N: int, *, solver: str = "ksp", comm=None, petsc_options=None,
-                      tol: float = 1e-12):
+def _allreduce(comm, value: float, op: str) -> float:
+    """``comm.allreduce(value)`` with the MPI operation named ``op`` ("sum" or "max")."""
+    from mpi4py import MPI
+
+    return comm.allreduce(value, op={"sum": MPI.SUM, "max": MPI.MAX}[op])
+
+
+def solve_distributed(builder, dim: int, N: int, *, solver: str = "ksp", comm=None,
+                      petsc_options: str | Mapping | None = None, tol: float = 1e-12, maxiter: int | None = None):
     """Steady state of the real-representation generator returned by ``builder(rows=(r0, r1))``.
 
     Parameters
@@ -121,11 +181,14 @@ def solve_distributed(builder, dim: int, N: int, *, solver: str = "ksp", comm=No
     dim : int
         Global dimension ``N**2``; ``N`` the number of levels (the first ``N`` coordinates are the populations).
     solver : {"ksp", "eps"}
+        The trace-constrained linear system (KSP) or the null eigenvector (EPS).
     comm : mpi4py communicator, optional (None = COMM_WORLD)
-    petsc_options : str or dict, optional
-        Extra options (see module docstring for the prefix).
+    petsc_options : str or mapping, optional
+        Options of this solve (prefix ``ss_``, see the module docstring); popped again afterwards.
     tol : float
         KSP relative tolerance (iterative choices only) / EPS tolerance.
+    maxiter : int, optional
+        KSP / EPS iteration limit (default :data:`KSP_MAXITER` / :data:`EPS_MAXITER`).
 
     Returns
     -------
@@ -133,8 +196,11 @@ def solve_distributed(builder, dim: int, N: int, *, solver: str = "ksp", comm=No
         Real coordinates of rho with unit trace, identical on every rank.
     info : dict
         ``residual`` (2-norm of L x in real coordinates), ``converged`` (reason name), ``iterations``,
-        ``eigenvalue`` (EPS only, else nan), ``method``.
+        ``eigenvalue`` (EPS only, else nan), ``method``, ``ok``, ``ranks``, ``rows`` (this rank's block).
     """
+    if solver not in ("ksp", "eps"):
+        raise ValueError(f"solver must be 'ksp' or 'eps', got {solver!r}")
+    user = parse_options(petsc_options)  # bad options fail before any work
     PETSc, SLEPc = import_petsc()
     comm = get_comm(comm)
     size, rank = comm.Get_size(), comm.Get_rank()
@@ -142,9 +208,9 @@ def solve_distributed(builder, dim: int, N: int, *, solver: str = "ksp", comm=No
     _stage("start")
     block = builder(rows=(r0, r1))
     _stage("built")
-    diag_scale = comm.allreduce(float(np.max(np.abs(block.diagonal(k=r0)))) if r1 > r0 else 0.0, op=_mpi_max())
+    diag_scale = _allreduce(comm, float(np.max(np.abs(block.diagonal(k=r0)))) if r1 > r0 else 0.0, "max")
     diag_scale = diag_scale if diag_scale > 0 else 1.0
-    op_scale = comm.allreduce(float(np.max(np.abs(block.data))) if block.nnz else 0.0, op=_mpi_max())
+    op_scale = _allreduce(comm, float(np.max(np.abs(block.data))) if block.nnz else 0.0, "max")
     # the original row 0 (swapped for the trace functional below) is kept for the residual
     row0 = block[0].tocsr() if solver == "ksp" and r0 == 0 and r1 > 0 else None
     indptr = block.indptr.astype(PETSc.IntType)
@@ -152,11 +218,7 @@ def solve_distributed(builder, dim: int, N: int, *, solver: str = "ksp", comm=No
     data = block.data.astype(PETSc.ScalarType)
     del block  # PETSc copies the rows: holding the scipy block through the factorisation would double the matrix
     if row0 is not None:
-        # swap row 0 for the scaled trace functional
-        tr_cols = np.arange(N, dtype=PETSc.IntType)
-        indices = np.concatenate([tr_cols, indices[indptr[1]:]])
-        data = np.concatenate([np.full(N, diag_scale, dtype=PETSc.ScalarType), data[indptr[1]:]])
-        indptr = np.concatenate([[0], indptr[1:] - indptr[1] + N]).astype(PETSc.IntType)
+        indptr, indices, data = constrain_csr(indptr, indices, data, N, diag_scale)
     nloc = r1 - r0
     A = PETSc.Mat().createAIJ(size=((nloc, dim), (nloc, dim)), csr=(indptr, indices, data), comm=comm)
     A.assemble()
@@ -166,83 +228,85 @@ def solve_distributed(builder, dim: int, N: int, *, solver: str = "ksp", comm=No
     x = A.createVecRight()
     eigenvalue = float("nan")
     objs = [A, x]
-    added = _insert_options(PETSc, petsc_options)  # read by setFromOptions below
+    defaults = dict(DEFAULT_OPTIONS)
+    if solver == "ksp" and size > 1:
+        defaults.update(BJACOBI_OPTIONS)
     try:
-        if solver == "ksp":
-            b = A.createVecLeft()
-            objs.append(b)
-            if r0 == 0 and r1 > 0:
-                b.setValue(0, diag_scale)
-            b.assemble()
-            ksp = PETSc.KSP().create(comm=comm)
-            objs.append(ksp)
-            ksp.setOperators(A)
-            pc = ksp.getPC()
-            if size == 1:
-                ksp.setType("preonly")
-                pc.setType("lu")
-                pc.setFactorSolverType("mumps")
-            else:
-                _block_jacobi(ksp)
-            ksp.setTolerances(rtol=tol, atol=0.0, max_it=10000)
-            ksp.setOptionsPrefix(OPTIONS_PREFIX)
-            ksp.setFromOptions()
-            ksp.setUp()
-            _stage("factored")
-            ksp.solve(b, x)
-            code = ksp.getConvergedReason()
-            if code < 0 and size > 1 and not _user_chose_solver(petsc_options):
-                # the block-Jacobi GMRES did not converge: fall back to the distributed MUMPS LU of the whole system
-                ksp.reset()
+        with scoped_options(user, defaults):  # read by setFromOptions below, gone after the solve
+            if solver == "ksp":
+                b = A.createVecLeft()
+                objs.append(b)
+                if r0 == 0 and r1 > 0:
+                    b.setValue(0, diag_scale)
+                b.assemble()
+                ksp = PETSc.KSP().create(comm=comm)
+                objs.append(ksp)
                 ksp.setOperators(A)
-                ksp.setType("preonly")
-                ksp.getPC().setType("lu")
-                ksp.getPC().setFactorSolverType("mumps")
+                pc = ksp.getPC()
+                if size == 1:
+                    ksp.setType("preonly")
+                    pc.setType("lu")
+                    pc.setFactorSolverType("mumps")
+                else:
+                    _block_jacobi(ksp)
+                ksp.setTolerances(rtol=tol, atol=0.0, max_it=KSP_MAXITER if maxiter is None else int(maxiter))
+                ksp.setOptionsPrefix(OPTIONS_PREFIX)
+                ksp.setFromOptions()
                 ksp.setUp()
+                _stage("factored")
                 ksp.solve(b, x)
                 code = ksp.getConvergedReason()
-            converged = _reason_name(PETSc.KSP.ConvergedReason, code)
-            iterations = int(ksp.getIterationNumber())
-            method = f"petsc-ksp({ksp.getType()}+{ksp.getPC().getType()})"
-            ok = code > 0
-            solver_obj = ksp
-        elif solver == "eps":
-            eps = SLEPc.EPS().create(comm=comm)
-            objs.append(eps)
-            eps.setOperators(A)
-            eps.setProblemType(SLEPc.EPS.ProblemType.NHEP)
-            eps.setDimensions(nev=1)
-            eps.setWhichEigenpairs(SLEPc.EPS.Which.TARGET_MAGNITUDE)
-            # Shift-and-invert just below 0, not at 0: L itself is exactly singular and MUMPS may stop on the zero
-            # pivot (INFOG(1) = -10). A shift of 1e-10 of the operator's scale keeps 0 the nearest eigenvalue by far.
-            eps.setTarget(-1e-10 * op_scale)
-            eps.setTolerances(tol=tol, max_it=1000)
-            st = eps.getST()
-            st.setType(SLEPc.ST.Type.SINVERT)
-            sk = st.getKSP()
-            sk.setType("preonly")
-            sk.getPC().setType("lu")
-            sk.getPC().setFactorSolverType("mumps")
-            eps.setOptionsPrefix(OPTIONS_PREFIX)
-            eps.setFromOptions()
-            eps.solve()
-            _stage("factored")
-            nconv = eps.getConverged()
-            code = eps.getConvergedReason()
-            converged = _reason_name(SLEPc.EPS.ConvergedReason, code)
-            iterations = int(eps.getIterationNumber())
-            method = f"slepc-eps({eps.getType()}+{st.getType()})"
-            ok = nconv >= 1 and code > 0
-            if nconv >= 1:
-                vi = A.createVecRight()
-                objs.append(vi)
-                lam = eps.getEigenpair(0, x, vi)
-                eigenvalue = float(np.real(lam))
+                if code < 0 and size > 1 and not _user_chose_solver(user):
+                    # block-Jacobi GMRES did not converge: fall back to the distributed MUMPS LU of the whole system
+                    ksp.reset()
+                    ksp.setOperators(A)
+                    ksp.setType("preonly")
+                    ksp.getPC().setType("lu")
+                    ksp.getPC().setFactorSolverType("mumps")
+                    ksp.setUp()
+                    ksp.solve(b, x)
+                    code = ksp.getConvergedReason()
+                converged = reason_name(PETSc.KSP.ConvergedReason, code)
+                iterations = int(ksp.getIterationNumber())
+                method = f"petsc-ksp({ksp.getType()}+{ksp.getPC().getType()})"
+                ok = code > 0
+                solver_obj = ksp
             else:
-                converged = f"{converged}(nconv=0)"
-            solver_obj = eps
-        else:
-            raise ValueError(f"solver must be 'ksp' or 'eps', got {solver!r}")
+                eps = SLEPc.EPS().create(comm=comm)
+                objs.append(eps)
+                eps.setOperators(A)
+                eps.setProblemType(SLEPc.EPS.ProblemType.NHEP)
+                eps.setDimensions(nev=1)
+                eps.setWhichEigenpairs(SLEPc.EPS.Which.TARGET_MAGNITUDE)
+                # Shift-and-invert just below 0, not at 0: L itself is exactly singular and MUMPS may stop on the
+                # zero pivot (INFOG(1) = -10). A shift of 1e-10 of the operator's scale keeps 0 the nearest
+                # eigenvalue by far.
+                eps.setTarget(-1e-10 * op_scale)
+                eps.setTolerances(tol=tol, max_it=EPS_MAXITER if maxiter is None else int(maxiter))
+                st = eps.getST()
+                st.setType(SLEPc.ST.Type.SINVERT)
+                sk = st.getKSP()
+                sk.setType("preonly")
+                sk.getPC().setType("lu")
+                sk.getPC().setFactorSolverType("mumps")
+                eps.setOptionsPrefix(OPTIONS_PREFIX)
+                eps.setFromOptions()
+                eps.solve()
+                _stage("factored")
+                nconv = eps.getConverged()
+                code = eps.getConvergedReason()
+                converged = reason_name(SLEPc.EPS.ConvergedReason, code)
+                iterations = int(eps.getIterationNumber())
+                method = f"slepc-eps({eps.getType()}+{st.getType()})"
+                ok = nconv >= 1 and code > 0
+                if nconv >= 1:
+                    vi = A.createVecRight()
+                    objs.append(vi)
+                    lam = eps.getEigenpair(0, x, vi)
+                    eigenvalue = float(np.real(lam))
+                elif code > 0:  # no eigenpair although EPS stopped "converged": not a solution
+                    converged = "DIVERGED_ITS"
+                solver_obj = eps
         _stage("solved")
         # Free the factorisation before anything of size dim is gathered: the peak stays that of the solve.
         objs.remove(solver_obj)
@@ -255,7 +319,7 @@ def solve_distributed(builder, dim: int, N: int, *, solver: str = "ksp", comm=No
         # normalise in place: Tr rho is a sum over the population rows, all on the first rank(s)
         xl = x.getArray()
         npop = max(0, min(r1, N) - r0)
-        trace = comm.allreduce(float(xl[:npop].sum()) if npop else 0.0, op=_mpi_sum())
+        trace = _allreduce(comm, float(xl[:npop].sum()) if npop else 0.0, "sum")
         if ok and trace != 0.0 and np.isfinite(trace):
             xl /= trace
         del xl
@@ -278,17 +342,12 @@ def solve_distributed(builder, dim: int, N: int, *, solver: str = "ksp", comm=No
         _stage("gathered")
         if row0 is not None:
             res2_local += float((row0 @ xfull)[0] ** 2)
-        res2 = comm.allreduce(res2_local, op=_mpi_sum())
+        res2 = _allreduce(comm, res2_local, "sum")
         return xfull, {"residual": float(np.sqrt(res2)), "converged": converged, "iterations": iterations,
                        "eigenvalue": eigenvalue, "method": method, "ok": bool(ok), "ranks": size, "rows": (r0, r1)}
     finally:
         for o in objs:
             o.destroy()
-        opts = PETSc.Options()
-        for key in added + _BJACOBI_SET:  # options of this call must not leak into the next solve
-            if opts.hasName(key):
-                opts.delValue(key)
-        _BJACOBI_SET.clear()
 
 
 #: Weight of a coherence row relative to a population row's N when rows are split over ranks. A coherence row has
@@ -324,7 +383,8 @@ def row_split(dim: int, N: int, size: int, rank: int) -> tuple[int, int]:
 
 
 def _block_jacobi(ksp) -> None:
-    """GMRES preconditioned by block Jacobi with one exact LU (MUMPS, sequential) per rank.
+    """GMRES preconditioned by block Jacobi with one exact LU (MUMPS, sequential) per rank (sub-solver options:
+    :data:`BJACOBI_OPTIONS`, pushed by :func:`solve_distributed`).
 
     Why not MUMPS on the whole distributed system: its analysis is centralised on rank 0 (ICNTL(28) = 1; the
     parallel analysis with PT-Scotch returned NaN here) and the maximum transversal is off for distributed input, so
@@ -335,26 +395,12 @@ def _block_jacobi(ksp) -> None:
     """
     ksp.setType("gmres")
     ksp.setGMRESRestart(50)
-    pc = ksp.getPC()
-    pc.setType("bjacobi")
-    from petsc4py import PETSc
-
-    opts = PETSc.Options()
-    for key, val in (("ss_sub_ksp_type", "preonly"), ("ss_sub_pc_type", "lu"),
-                     ("ss_sub_pc_factor_mat_solver_type", "mumps"), ("ss_sub_mat_mumps_icntl_7", "0")):
-        if not opts.hasName(key):
-            opts[key] = val
-            _BJACOBI_SET.append(key)
+    ksp.getPC().setType("bjacobi")
 
 
-#: Options set by :func:`_block_jacobi` (removed again after the solve).
-_BJACOBI_SET: list[str] = []
-
-
-def _user_chose_solver(petsc_options) -> bool:
-    """True when the user's options pick the KSP or PC themselves (then no automatic fallback)."""
-    keys = parse_options(petsc_options)
-    return any(k.startswith(("ss_ksp_type", "ss_pc_type")) for k in keys)
+def _user_chose_solver(options: Mapping[str, str]) -> bool:
+    """True when the (parsed) user options pick the KSP or PC themselves (then no automatic fallback)."""
+    return any(k.startswith(("ss_ksp_type", "ss_pc_type")) for k in options)
 
 
 def _stage(label: str) -> None:
@@ -368,13 +414,133 @@ def _stage(label: str) -> None:
     print(f"MEMTRACE {label} peak_mb {rss_mb('VmHWM'):.1f} rss_mb {rss_mb('VmRSS'):.1f}", flush=True)
 
 
-def _mpi_sum():
-    from mpi4py import MPI
+# --------------------------------------------------------------------------------------------------------------------
+# Redfield: KSP on a distributed shell matrix
+# --------------------------------------------------------------------------------------------------------------------
+class _ShellRedfield:
+    """PETSc shell context: the trace-constrained Redfield generator, distributed over the ranks of ``comm``.
 
-    return MPI.SUM
+    Layout.  The N^2 real coordinates (lindblad ordering) are split into contiguous blocks ``block_range(N^2, P, r)``
+    (PETSc's own split); that is the vector layout.  The work layout is different: rank r computes the matrix rows
+    ``block_range(N, P, r)`` of ``L(rho)`` (O(N^3 / P) flops, see
+    :meth:`~mpiheat.quantum.operators.redfield.RedfieldGenerator.apply_xy`).  A mult is therefore: Allgatherv of x
+    (N^2 doubles) -> every rank unpacks rho; compute its rows of (Re L rho, Im L rho); Allgatherv of those rows
+    (2 N^2 doubles) -> every rank packs the full result and keeps its vector block.  Communication is O(N^2) per mult
+    against O(N^3 / P) flops, and no rank ever holds more than O(N^2) numbers.  The preconditioner ``pre``
+    (``pre.solve(r)``, O(N^2) per application) is applied redundantly on the gathered residual.
+    """
+
+    def __init__(self, gen, comm, scale: float, pre):
+        self.gen, self.comm, self.scale, self.pre = gen, comm, scale, pre
+        size, rank = comm.Get_size(), comm.Get_rank()
+        n, N = gen.dim, gen.N
+        self.vec_blocks = [block_range(n, size, r) for r in range(size)]
+        self.lo, self.hi = self.vec_blocks[rank]
+        self.row_blocks = [block_range(N, size, r) for r in range(size)]
+        self.rows = slice(*self.row_blocks[rank])
+        self.vec_counts = [b - a for a, b in self.vec_blocks]
+        self.vec_displs = [a for a, _ in self.vec_blocks]
+        self.row_counts = [2 * (b - a) * N for a, b in self.row_blocks]
+        self.row_displs = [2 * a * N for a, _ in self.row_blocks]
+        self.n_mult = 0
+
+    def gather(self, v) -> np.ndarray:
+        """Full vector on every rank from a distributed PETSc Vec."""
+        from mpi4py import MPI
+
+        full = np.empty(self.gen.dim)
+        self.comm.Allgatherv(np.ascontiguousarray(v.getArray(readonly=True)),
+                             [full, self.vec_counts, self.vec_displs, MPI.DOUBLE])
+        return full
+
+    def mult(self, mat, x, y):
+        from mpi4py import MPI
+
+        from mpiheat.quantum.operators.redfield import pack_xy, unpack_xy
+
+        N = self.gen.N
+        xf = self.gather(x)
+        X, Y = unpack_xy(xf, N)
+        RX, RY = self.gen.apply_xy(X, Y, rows=self.rows)
+        mine = np.ascontiguousarray(np.stack([RX, RY], axis=1))  # (rows, 2, N): Re and Im rows interleaved
+        full = np.empty((N, 2, N))
+        self.comm.Allgatherv(mine, [full, self.row_counts, self.row_displs, MPI.DOUBLE])
+        out = constrain_product(pack_xy(full[:, 0, :], full[:, 1, :]), xf, N, self.scale)
+        y.setArray(out[self.lo:self.hi])
+        self.n_mult += 1
+
+    def apply(self, pc, r, z):  # PCPYTHON hook
+        z.setArray(self.pre.solve(self.gather(r))[self.lo:self.hi])
 
 
-def _mpi_max():
-    from mpi4py import MPI
+def solve_redfield_shell(gen, pre, *, scale: float, tol: float = 1e-12, comm=None,
+                         petsc_options: str | Mapping | None = None, restart: int = 60,
+                         maxiter: int = 2000) -> tuple[np.ndarray, str, int]:
+    """Solve the trace-constrained Redfield system with PETSc KSP on a shell matrix (see :class:`_ShellRedfield`).
 
-    return MPI.MAX
+    Parameters
+    ----------
+    gen : RedfieldGenerator
+        The matrix-free generator.
+    pre
+        Preconditioner with ``pre.solve(r)`` on full vectors (the secular skeleton), also the initial guess
+        ``pre.solve(s e_0)``.
+    scale : float
+        ``s`` of the trace row (:mod:`mpiheat.quantum.operators.constraint`).
+    tol, restart, maxiter
+        Defaults: GMRES(``restart``), ``rtol = tol``, ``atol = 0``, right preconditioning (the convergence test
+        then sees the true residual of the constrained system). Options with prefix ``ss_`` override them.
+    comm : mpi4py communicator, optional (None = COMM_WORLD)
+    petsc_options : str or mapping, optional
+        Options of this solve, pushed and popped like :func:`solve_distributed`'s.
+
+    Returns
+    -------
+    x : ndarray (N^2,)
+        Real coordinates of the solution, on every rank.
+    reason : str
+        KSP converged reason name.
+    iterations : int
+    """
+    user = parse_options(petsc_options)
+    PETSc, _ = import_petsc()
+    mcomm = get_comm(comm)
+    ctx = _ShellRedfield(gen, mcomm, scale, pre)
+    pcomm = PETSc.Comm(mcomm)
+    n, nloc = gen.dim, ctx.hi - ctx.lo
+    A = PETSc.Mat().createPython(((nloc, n), (nloc, n)), context=ctx, comm=pcomm)
+    objs = [A]
+    try:
+        A.setUp()
+        b = A.createVecLeft()
+        x = A.createVecRight()
+        objs += [b, x]
+        bfull = constrained_rhs(n, scale)
+        b.setArray(bfull[ctx.lo:ctx.hi])
+        x.setArray(pre.solve(bfull)[ctx.lo:ctx.hi])
+        ksp = PETSc.KSP().create(comm=pcomm)
+        objs.append(ksp)
+        ksp.setOptionsPrefix(OPTIONS_PREFIX)
+        ksp.setOperators(A)
+        ksp.setType("gmres")
+        ksp.setGMRESRestart(restart)
+        ksp.setTolerances(rtol=tol, atol=0.0, max_it=maxiter)
+        ksp.setInitialGuessNonzero(True)
+        ksp.setPCSide(PETSc.PC.Side.RIGHT)
+        pc = ksp.getPC()
+        pc.setType("python")
+        pc.setPythonContext(ctx)
+        with scoped_options(user):
+            ksp.setFromOptions()
+            ksp.solve(b, x)
+        code = ksp.getConvergedReason()
+        reason = reason_name(PETSc.KSP.ConvergedReason, code)
+        its = int(ksp.getIterationNumber())
+        xf = ctx.gather(x)
+        pc = None
+    finally:
+        for obj in reversed(objs):
+            obj.destroy()
+    if code < 0:
+        log.warning("Redfield PETSc KSP did not converge: %s after %d iterations", reason, its)
+    return xf, reason, its

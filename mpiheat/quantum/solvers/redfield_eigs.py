@@ -599,3 +599,21 @@ def rightmost_eigenvalues(gen, *, method: str = "auto", dense_limit: int = 40, n
         tag += ":not-converged"
     return EigReport(float(found[j].real), complex(found[j]), tag, found, approx_max, residuals, op.count, examined,
                      clusters_half)
+
+
+def max_real_eigenvalue(gen, *, method: str = "auto", dense_limit: int = 40, comm=None,
+                        **kw) -> tuple[float, complex, str]:
+    """Eigenvalue of the Redfield generator with the largest real part, the zero (steady-state) mode excluded.
+
+    Dense ``eigvals`` of the assembled superoperator for ``N <= dense_limit`` (or ``method="dense"``); otherwise the
+    frequency-cluster approximation refined by Jacobi-Davidson on the matrix-free operator
+    (:func:`rightmost_eigenvalues`, O(N^2) memory; with ``comm`` its work is split over the ranks).
+
+    Returns
+    -------
+    (max_real, eigenvalue, method) : float, complex, str
+        ``max_real`` is finite; ``method`` ends in ``:not-converged`` if the refinement stalled above its acceptance
+        residual (the value is then a Rayleigh quotient).
+    """
+    rep = rightmost_eigenvalues(gen, method=method, dense_limit=dense_limit, comm=comm, **kw)
+    return rep.max_real, rep.eigenvalue, rep.method

@@ -1,18 +1,35 @@
-"""Steady states of the quantum master equations: QuTiP-like functional front end + solver classes (SPEC §3, §5).
+"""Steady states of the quantum master equations: the functional front end :func:`steady_state` (QuTiP style) and
+its one dispatch table (SPEC §3, §5).
 
-``steadystate(spectrum, T_L, T_R, gamma=..., eta=..., equation=..., backend=..., solver=...)`` dispatches by name:
+``steady_state(problem, equation=..., backend=..., solver=..., comm=..., options=...)`` looks the pair
+``(equation, backend)`` up in :data:`DISPATCH`:
 
-=============  ==========================================================================================
-equation       solver class
-=============  ==========================================================================================
-``pauli``      :class:`PauliSolver` - rate equation, dense LU of an N x N matrix (fast default)
-``lindblad``   :class:`ScipySolver` (``backend="scipy"``: SuperLU of the trace-constrained real system) or
-               :class:`PetscSolver` (``backend="petsc"``: distributed KSP/MUMPS or SLEPc EPS)
-other          any generator registered with :func:`register_equation` (e.g. ``redfield``)
-=============  ==========================================================================================
+=============  ========  =================================================================================
+equation       backend   solver function
+=============  ========  =================================================================================
+``pauli``      numpy     rate equation, dense LU of the N x N trace-constrained generator (every rank)
+``lindblad``   scipy     SuperLU of the trace-constrained real N^2 system (one process)
+``lindblad``   petsc     distributed PETSc KSP (``linear``) or SLEPc EPS (``eigen``),
+                         :mod:`~mpiheat.quantum.solvers.petsc_backend`
+``redfield``   numpy     dense LU of the assembled generator (small N; a reference)
+``redfield``   scipy     matrix-free GMRES/BiCGSTAB preconditioned by the secular skeleton
+``redfield``   petsc     PETSc KSP on a distributed shell matrix
+=============  ========  =================================================================================
 
-Health is always reported: residual ``||L x||_2`` of the real coordinates x of rho (Tr rho = 1; for Pauli the
-rate-equation residual ``||W p||_2``), trace, smallest eigenvalue of rho, ``J_L - J_R`` and the solver's reason.
+``backend="auto"`` is resolved here, once (:func:`resolve_backend`): ``petsc`` when the communicator has more than one
+rank and petsc4py/slepc4py import, else ``scipy``; the Pauli rate equation is an N x N problem and always runs with
+``numpy`` on every rank, whatever backend is asked (so sweeps over ``equation`` can share one backend setting).
+
+``solver`` has one meaning, the *formulation* of the steady state (:data:`SOLVERS`): ``"linear"`` solves the
+trace-constrained system ``L' x = s e_0`` (:mod:`mpiheat.quantum.operators.constraint`), ``"eigen"`` finds the null
+vector of L by shift-and-invert (PETSc only); ``"auto"`` is the entry's first formulation (``linear``). How the
+linear system is solved is the entry's business and is tuned by :class:`SolverOptions` (``krylov`` for scipy,
+``petsc_options`` such as ``-ss_ksp_type`` for PETSc).
+
+Health is always reported (:class:`SteadyState`): residual ``||L x||_2`` of the real coordinates x of rho
+(Tr rho = 1; for Pauli the rate-equation residual ``||W p||_2``), trace, smallest eigenvalue of rho and positivity,
+``J_L - J_R``, the solver's converged reason (one vocabulary: :mod:`mpiheat.quantum.solvers.base`), iterations, wall
+time, and for Redfield the physicality check.
 """
 
 from __future__ import annotations
@@ -26,127 +43,39 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy.sparse.csgraph import connected_components
 
-from mpiheat.quantum.operators.lindblad import check_temperature, liouvillian_csr, real_dim, real_to_rho, transitions
+from mpiheat.numerics.parallel import get_comm
+from mpiheat.quantum.operators.constraint import constrain_csr, constrained_rhs
+from mpiheat.quantum.operators.lindblad import liouvillian_csr, real_dim, real_to_rho, transitions
 from mpiheat.quantum.operators.pauli import pauli_currents, rate_matrices, solve_rates
+from mpiheat.quantum.operators.redfield import redfield_generator
 from mpiheat.quantum.operators.spectrum import Spectrum
+from mpiheat.quantum.problem import QuantumProblem
+from mpiheat.quantum.solvers import petsc_backend
+from mpiheat.quantum.solvers.base import SolverOptions, SteadyState, min_eig
+from mpiheat.quantum.solvers.redfield_steady import solve_redfield
 
 EQUATIONS = ("pauli", "lindblad", "redfield")
-BACKENDS = ("scipy", "petsc", "auto")
-SOLVERS = ("eps", "ksp", "auto")
-
-#: Generators in the real representation: name -> builder with the signature of ``liouvillian_csr``.
-_BUILDERS: dict[str, Callable] = {"lindblad": liouvillian_csr}
+BACKENDS = ("auto", "numpy", "scipy", "petsc")
+#: The one meaning of ``solver``: the formulation (see the module docstring).
+SOLVERS = ("auto", "linear", "eigen")
 
 
-def register_equation(name: str, builder: Callable) -> None:
-    """Register a real-representation generator ``builder(spectrum, T_L, T_R, *, gamma, eta, omega_c, rows, baths,
-    hamiltonian) -> csr block`` under ``name``; heat currents then follow as ``Tr[D_alpha(rho) H]`` from it."""
-    _BUILDERS[str(name)] = builder
-
-
-def _builder(equation: str) -> Callable:
-    if equation not in _BUILDERS and equation == "redfield":
-        try:  # the Redfield module registers itself on import
-            from mpiheat.quantum.operators import redfield  # noqa: F401
-        except ImportError:
-            pass
-    if equation not in _BUILDERS:
-        known = sorted(set(EQUATIONS) | set(_BUILDERS))
-        raise ValueError(f"equation must be one of {known}, got {equation!r}")
-    return _BUILDERS[equation]
-
-
-@dataclass(frozen=True)
-class SteadyState:
-    """Steady state and its health.
-
-    Attributes
-    ----------
-    rho : ndarray (N, N) complex
-        Density matrix with unit trace, on every rank of the communicator.
-    J_L, J_R : float
-        Heat current out of bath L and into bath R (equal in the steady state).
-    residual : float
-        ``residual_kind``: ``"l2(Lx)"`` = 2-norm of the generator applied to the real coordinates of rho, or
-        ``"l2(Wp)"`` for the Pauli rate equation.
-    trace, rho_min_eig : float
-        ``Tr rho`` and the smallest eigenvalue of rho.
-    converged : str
-        Solver's converged reason (e.g. ``CONVERGED_ITS`` for KSP preonly, ``CONVERGED_TOL`` for EPS, ``LU`` for direct
-        scipy/numpy solves).
-    iterations : int
-    method, equation, backend : str
-    eigenvalue : float
-        Eigenvalue found by EPS (should be ~0); nan for other solvers.
-    seconds : float
-        Wall time of the solve on this rank.
-    """
-
-    rho: np.ndarray
-    J_L: float
-    J_R: float
-    residual: float
-    residual_kind: str
-    trace: float
-    rho_min_eig: float
-    converged: str
-    iterations: int
-    method: str
-    equation: str
-    backend: str
-    eigenvalue: float = float("nan")
-    seconds: float = 0.0
-
-    @property
-    def J(self) -> float:
-        return self.J_L
-
-    @property
-    def N(self) -> int:
-        return int(self.rho.shape[0])
-
-    def as_columns(self) -> dict[str, float | int | bool | str]:
-        """Flat scalar columns (SPEC §5 names)."""
-        return {"J": float(self.J_L), "J_R": float(self.J_R), "J_mismatch": float(self.J_L - self.J_R),
-                "residual": float(self.residual), "residual_kind": self.residual_kind, "trace": float(self.trace),
-                "rho_min_eig": float(self.rho_min_eig), "converged": str(self.converged),
-                "iterations": int(self.iterations), "method": self.method, "equation": self.equation,
-                "backend": self.backend, "eigenvalue": float(self.eigenvalue), "seconds": float(self.seconds)}
-
-
-@dataclass
-class _Problem:
-    spectrum: Spectrum
-    T_L: float
-    T_R: float
-    gamma: float
-    eta: float
-    omega_c: float
-
-
-def _min_eig(rho: np.ndarray) -> float:
-    if np.count_nonzero(rho - np.diag(np.diag(rho))) == 0:
-        return float(np.min(np.real(np.diag(rho))))
-    return float(np.linalg.eigvalsh(rho)[0])
-
-
-def generator_currents(builder: Callable, pb: _Problem, x: np.ndarray, tr=None, *, rows: tuple[int, int] | None = None,
-                       comm=None) -> tuple[float, float]:
-    """``J_L = Tr[D_L(rho) H]``, ``J_R = -Tr[D_R(rho) H]`` from the population rows of a registered generator.
+def lindblad_currents(problem: QuantumProblem, x: np.ndarray, tr=None, *, rows: tuple[int, int] | None = None,
+                      comm=None) -> tuple[float, float]:
+    """``J_L = Tr[D_L(rho) H]``, ``J_R = -Tr[D_R(rho) H]`` from the population rows of the Lindblad dissipators.
 
     With ``rows = (r0, r1)`` (this rank's block of a distributed operator) only the population rows inside it are
     built and the partial sums are added over ``comm``: the rows are never duplicated on every rank.
     """
-    N = pb.spectrum.N
+    N = problem.N
     lo, hi = (0, N) if rows is None else (max(int(rows[0]), 0), min(int(rows[1]), N))
-    E = np.asarray(pb.spectrum.E, dtype=float)
+    E = np.asarray(problem.spectrum.E, dtype=float)
     out = []
     for bath, s in (("L", 1.0), ("R", -1.0)):
         part = 0.0
         if hi > lo:
-            kw = {"tr": tr} if builder is liouvillian_csr else {}
-            D = builder(pb.spectrum, pb.T_L, pb.T_R, gamma=pb.gamma, eta=pb.eta, omega_c=pb.omega_c, rows=(lo, hi),
-                        baths=bath, hamiltonian=False, **kw)
+            D = liouvillian_csr(problem.spectrum, problem.T_L, problem.T_R, **problem.bath_kw(), rows=(lo, hi),
+                                baths=bath, hamiltonian=False, tr=tr)
             # E - E_0: the same number (trace preservation), with less cancellation
             part = s * float((E[lo:hi] - E[0]) @ (D @ x))
         out.append(part)
@@ -157,25 +86,22 @@ def generator_currents(builder: Callable, pb: _Problem, x: np.ndarray, tr=None, 
     return out[0], out[1]
 
 
-def _trace_constrained(L: sp.csr_matrix, N: int, s: float) -> sp.csr_matrix:
-    """``L`` with row 0 (a population balance row, redundant by trace preservation) replaced by ``s * Tr``."""
-    ip, ix, dv = L.indptr, L.indices, L.data
-    indptr = np.concatenate([[0], ip[1:] - ip[1] + N])
-    indices = np.concatenate([np.arange(N, dtype=ix.dtype), ix[ip[1]:]])
-    data = np.concatenate([np.full(N, s), dv[ip[1]:]])
-    return sp.csr_matrix((data, indices, indptr), shape=L.shape)
-
-
 def solve_trace_constrained(L: sp.csr_matrix, N: int, reduce: bool = True) -> tuple[np.ndarray, str]:
-    """Solve ``L x = 0``, ``sum(x[:N]) = 1`` by SuperLU (real representation; see :class:`ScipySolver`).
+    """Solve ``L x = 0``, ``sum(x[:N]) = 1`` by SuperLU (real representation; see :func:`_lindblad_scipy`).
+
+    With ``reduce`` only the weakly connected component of the sparsity graph that contains the populations is
+    factorised: the other components (e.g. the secular coherence blocks of the Lindblad equation) have a zero
+    right-hand side and, the steady state being unique, a nonsingular block, so their solution is exactly 0. The
+    residual is always evaluated with the full operator by the caller, so a failure of that premise shows in health.
 
     Returns the (unnormalised) solution and a method label.
     """
+    L = L.tocsr()
     dim = L.shape[0]
     s = float(np.max(np.abs(L.diagonal()))) or 1.0
-    A = _trace_constrained(L.tocsr(), N, s)
-    b = np.zeros(dim)
-    b[0] = s
+    indptr, indices, data = constrain_csr(L.indptr, L.indices, L.data, N, s)
+    A = sp.csr_matrix((data, indices, indptr), shape=L.shape)
+    b = constrained_rhs(dim, s)
     if not reduce:
         return spla.splu(A.tocsc()).solve(b), "scipy-splu"
     _, labels = connected_components(A, directed=True, connection="weak")
@@ -185,181 +111,121 @@ def solve_trace_constrained(L: sp.csr_matrix, N: int, reduce: bool = True) -> tu
     return x, f"scipy-splu[component {comp.shape[0]}/{dim}]"
 
 
-class PauliSolver:
+# --------------------------------------------------------------------------------------------------------------------
+# the solver functions of the dispatch table: (problem, solver, options, comm) -> SteadyState
+# --------------------------------------------------------------------------------------------------------------------
+def _solve_pauli(pb: QuantumProblem, solver: str, options: SolverOptions, comm) -> SteadyState:
     """Pauli rate equation: dense LU of the trace-constrained N x N generator (every rank solves redundantly)."""
+    t0 = time.perf_counter()
+    tr = transitions(pb.spectrum)
+    W = rate_matrices(pb.spectrum, pb.T_L, pb.T_R, **pb.bath_kw(), tr=tr)
+    p = solve_rates(W)
+    JL, JR = pauli_currents(pb.spectrum, p, pb.T_L, pb.T_R, **pb.bath_kw(), tr=tr)
+    ok = bool(np.all(np.isfinite(p)))
+    seconds = time.perf_counter() - t0
+    return SteadyState(rho=np.diag(p).astype(complex), J_L=float(JL), J_R=float(JR),
+                       residual=float(np.linalg.norm(W @ p)), residual_kind="l2(Wp)", trace=float(p.sum()),
+                       rho_min_eig=float(p.min()), converged="LU" if ok else "DIVERGED_NANORINF", iterations=1,
+                       method="pauli-dense-lu", equation="pauli", backend="numpy", solver=solver, seconds=seconds,
+                       seconds_solve=seconds, positive=bool(p.min() >= -options.positivity_tol))
 
-    name = "pauli"
 
-    def solve(self, pb: _Problem) -> SteadyState:
+def _solve_lindblad_scipy(pb: QuantumProblem, solver: str, options: SolverOptions, comm) -> SteadyState:
+    """Full Lindblad generator in the real representation, SuperLU of the trace-constrained system (one process)."""
+    t0 = time.perf_counter()
+    N = pb.N
+    tr = transitions(pb.spectrum)
+    L = liouvillian_csr(pb.spectrum, pb.T_L, pb.T_R, **pb.bath_kw(), rows=None, baths="LR", hamiltonian=True,
+                        tr=tr).tocsr()
+    x, method = solve_trace_constrained(L, N, reduce=options.reduce)
+    ok = bool(np.all(np.isfinite(x)))
+    trace = float(x[:N].sum())
+    x = x / trace if ok else x
+    rho = real_to_rho(x, N)
+    JL, JR = lindblad_currents(pb, x, tr)
+    rho_min = min_eig(rho)
+    seconds = time.perf_counter() - t0
+    return SteadyState(rho=rho, J_L=JL, J_R=JR, residual=float(np.linalg.norm(L @ x)), residual_kind="l2(Lx)",
+                       trace=float(np.real(np.trace(rho))), rho_min_eig=rho_min,
+                       converged="LU" if ok else "DIVERGED_NANORINF", iterations=1, method=method,
+                       equation="lindblad", backend="scipy", solver=solver, seconds=seconds, seconds_solve=seconds,
+                       positive=bool(rho_min >= -options.positivity_tol))
+
+
+def _solve_lindblad_petsc(pb: QuantumProblem, solver: str, options: SolverOptions, comm) -> SteadyState:
+    """Distributed PETSc KSP (``linear``: trace-constrained system) or SLEPc EPS (``eigen``); options prefix ``ss_``."""
+    t0 = time.perf_counter()
+    N = pb.N
+
+    def build(rows):
+        # the O(N^2) transition list is made here and dropped with the build: not held through the solve
+        return liouvillian_csr(pb.spectrum, pb.T_L, pb.T_R, **pb.bath_kw(), rows=rows, baths="LR", hamiltonian=True)
+
+    x, info = petsc_backend.solve_distributed(build, real_dim(N), N, solver={"linear": "ksp", "eigen": "eps"}[solver],
+                                              comm=comm, petsc_options=options.petsc_options, tol=options.tol,
+                                              maxiter=options.maxiter)
+    # each rank builds only the population rows it owns; partial currents are summed over the communicator
+    rows = info["rows"]
+    tr = transitions(pb.spectrum) if rows[0] < N else None
+    JL, JR = lindblad_currents(pb, x, tr, rows=rows, comm=get_comm(comm))
+    del tr
+    petsc_backend._stage("currents")
+    rho = real_to_rho(x, N)
+    del x
+    petsc_backend._stage("rho")
+    rho_min = min_eig(rho)
+    seconds = time.perf_counter() - t0
+    return SteadyState(rho=rho, J_L=JL, J_R=JR, residual=info["residual"], residual_kind="l2(Lx)",
+                       trace=float(np.real(np.trace(rho))), rho_min_eig=rho_min, converged=info["converged"],
+                       iterations=info["iterations"], method=f"{info['method']}[np={info['ranks']}]",
+                       equation="lindblad", backend="petsc", solver=solver, eigenvalue=info["eigenvalue"],
+                       seconds=seconds, seconds_solve=seconds, positive=bool(rho_min >= -options.positivity_tol))
+
+
+def _redfield(backend: str) -> Callable[[QuantumProblem, str, SolverOptions, object], SteadyState]:
+    def solve(pb: QuantumProblem, solver: str, options: SolverOptions, comm) -> SteadyState:
         t0 = time.perf_counter()
-        tr = transitions(pb.spectrum)
-        W = rate_matrices(pb.spectrum, pb.T_L, pb.T_R, gamma=pb.gamma, eta=pb.eta, omega_c=pb.omega_c, tr=tr)
-        p = solve_rates(W)
-        JL, JR = pauli_currents(pb.spectrum, p, pb.T_L, pb.T_R, gamma=pb.gamma, eta=pb.eta, omega_c=pb.omega_c,
-                                tr=tr)
-        ok = bool(np.all(np.isfinite(p)))
-        return SteadyState(rho=np.diag(p).astype(complex), J_L=float(JL), J_R=float(JR),
-                           residual=float(np.linalg.norm(W @ p)), residual_kind="l2(Wp)", trace=float(p.sum()),
-                           rho_min_eig=float(p.min()), converged="LU" if ok else "LU_NONFINITE", iterations=1,
-                           method="pauli-dense-lu", equation="pauli", backend="numpy",
-                           seconds=time.perf_counter() - t0)
+        gen = redfield_generator(pb.spectrum, pb.T_L, pb.T_R, **pb.bath_kw())
+        return solve_redfield(gen, backend=backend, options=options, comm=comm, t0=t0)
+
+    solve.__doc__ = f"Redfield steady state, {backend} backend (:func:`~.redfield_steady.solve_redfield`)."
+    return solve
 
 
-class ScipySolver:
-    """Full generator in the real representation, SuperLU of the trace-constrained system (one process).
+@dataclass(frozen=True)
+class Entry:
+    """One row of :data:`DISPATCH`: the solver function and the formulations it offers (the first is "auto")."""
 
-    With ``reduce=True`` (default) only the weakly connected component of the sparsity graph that contains the
-    populations is factorised: the other components (e.g. the secular coherence blocks of the Lindblad equation)
-    have a zero right-hand side and, the steady state being unique, a nonsingular block, so their solution is exactly
-    0. The residual is always evaluated with the full operator, so a failure of that premise would show in health.
+    solve: Callable[[QuantumProblem, str, SolverOptions, object], SteadyState]
+    solvers: tuple[str, ...] = ("linear",)
+
+
+#: The one dispatch table ``{(equation, backend): Entry}``. A new equation or backend is one line here.
+DISPATCH: dict[tuple[str, str], Entry] = {
+    ("pauli", "numpy"): Entry(_solve_pauli),
+    ("lindblad", "scipy"): Entry(_solve_lindblad_scipy),
+    ("lindblad", "petsc"): Entry(_solve_lindblad_petsc, ("linear", "eigen")),
+    ("redfield", "numpy"): Entry(_redfield("numpy")),
+    ("redfield", "scipy"): Entry(_redfield("scipy")),
+    ("redfield", "petsc"): Entry(_redfield("petsc")),
+}
+
+
+def resolve_backend(equation: str, backend: str = "auto", comm=None) -> str:
+    """The backend :func:`steady_state` will use (``auto`` resolved; see the module docstring).
+
+    Raises
+    ------
+    ValueError
+        Unknown equation or backend, or a pair without a solver.
     """
-
-    name = "scipy"
-
-    def __init__(self, equation: str = "lindblad", reduce: bool = True):
-        self.equation = equation
-        self.builder = _builder(equation)
-        self.reduce = bool(reduce)
-
-    def solve(self, pb: _Problem) -> SteadyState:
-        t0 = time.perf_counter()
-        N = pb.spectrum.N
-        tr = transitions(pb.spectrum) if self.builder is liouvillian_csr else None
-        kw = {"tr": tr} if tr is not None else {}
-        L = self.builder(pb.spectrum, pb.T_L, pb.T_R, gamma=pb.gamma, eta=pb.eta, omega_c=pb.omega_c, rows=None,
-                         baths="LR", hamiltonian=True, **kw).tocsr()
-        x, method = solve_trace_constrained(L, N, reduce=self.reduce)
-        ok = bool(np.all(np.isfinite(x)))
-        trace = float(x[:N].sum())
-        x = x / trace if ok else x
-        rho = real_to_rho(x, N)
-        JL, JR = generator_currents(self.builder, pb, x, tr)
-        return SteadyState(rho=rho, J_L=JL, J_R=JR, residual=float(np.linalg.norm(L @ x)), residual_kind="l2(Lx)",
-                           trace=float(np.real(np.trace(rho))), rho_min_eig=_min_eig(rho),
-                           converged="LU" if ok else "LU_NONFINITE", iterations=1, method=method,
-                           equation=self.equation, backend="scipy", seconds=time.perf_counter() - t0)
-
-
-class PetscSolver:
-    """Distributed PETSc KSP (trace-constrained, MUMPS LU) or SLEPc EPS (shift-and-invert at 0); see
-    :mod:`mpiheat.quantum.solvers.petsc_backend` for the options prefix ``-ss_``."""
-
-    name = "petsc"
-
-    def __init__(self, equation: str = "lindblad", solver: str = "ksp", comm=None, petsc_options=None,
-                 tol: float = 1e-12):
-        from mpiheat.quantum.solvers import petsc_backend
-
-        petsc_backend.import_petsc()
-        self.backend = petsc_backend
-        self.equation = equation
-        self.builder = _builder(equation)
-        self.solver = solver
-        self.comm = comm
-        self.petsc_options = petsc_options
-        self.tol = tol
-
-    def solve(self, pb: _Problem) -> SteadyState:
-        t0 = time.perf_counter()
-        N = pb.spectrum.N
-
-        def build(rows):
-            # the O(N^2) transition list is made here and dropped with the build: not held through the solve
-            return self.builder(pb.spectrum, pb.T_L, pb.T_R, gamma=pb.gamma, eta=pb.eta, omega_c=pb.omega_c,
-                                rows=rows, baths="LR", hamiltonian=True)
-
-        x, info = self.backend.solve_distributed(build, real_dim(N), N, solver=self.solver, comm=self.comm,
-                                                 petsc_options=self.petsc_options, tol=self.tol)
-        # each rank builds only the population rows it owns; partial currents are summed over the communicator
-        from mpiheat.numerics.parallel import get_comm
-
-        rows = info.get("rows")
-        tr = transitions(pb.spectrum) if self.builder is liouvillian_csr and rows[0] < N else None
-        JL, JR = generator_currents(self.builder, pb, x, tr, rows=rows, comm=get_comm(self.comm))
-        del tr
-        self.backend._stage("currents")
-        rho = real_to_rho(x, N)
-        del x
-        self.backend._stage("rho")
-        return SteadyState(rho=rho, J_L=JL, J_R=JR, residual=info["residual"], residual_kind="l2(Lx)",
-                           trace=float(np.real(np.trace(rho))), rho_min_eig=_min_eig(rho),
-                           converged=info["converged"], iterations=info["iterations"],
-                           method=f"{info['method']}[np={info['ranks']}]", equation=self.equation, backend="petsc",
-                           eigenvalue=info["eigenvalue"], seconds=time.perf_counter() - t0)
-
-
-def _petsc_available() -> bool:
-    try:
-        from mpiheat.quantum.solvers import petsc_backend
-
-        petsc_backend.import_petsc()
-        return True
-    except ImportError:
-        return False
-
-
-def steadystate(spectrum: Spectrum, T_L: float, T_R: float, *, gamma: float, eta: float, omega_c: float = 1.0,
-                equation: str = "pauli", backend: str = "scipy", solver: str = "auto", comm=None,
-                petsc_options=None, tol: float = 1e-12, reduce: bool = True,
-                redfield_eigs: str = "auto") -> SteadyState:
-    """Non-equilibrium steady state of one spectrum between two baths.
-
-    Parameters
-    ----------
-    spectrum : Spectrum
-        Levels and coupling operators (at least 2 levels).
-    T_L, T_R : float
-        Bath temperatures, > 0.
-    gamma, eta, omega_c : float
-        Spectral function ``J(w) = gamma omega_c^(1-eta) w^eta``; ``gamma > 0``.
-    equation : {"pauli", "lindblad", "redfield"} or a registered name
-        ``redfield``: :func:`~.redfield.redfield_steadystate` (GMRES / PETSc shell KSP; PETSc options
-        prefix ``redfield_``); its result adds ``max_real_eig`` and ``unphysical``.
-    backend : {"scipy", "petsc", "auto"}
-        For generator equations. ``auto``: PETSc when the communicator has more than one rank and petsc4py is
-        importable, else scipy. Ignored by ``pauli`` (dense numpy on every rank).
-    solver : {"eps", "ksp", "auto"}
-        PETSc solver (``auto`` = ``ksp``, the trace-constrained direct solve). Ignored by scipy and pauli.
-    comm : mpi4py communicator, optional
-        Communicator sharing the distributed operator (None = COMM_WORLD); only the PETSc backend uses it.
-    petsc_options : str or dict, optional
-        PETSc/SLEPc options (prefix ``ss_``), e.g. ``"-ss_ksp_type gmres -ss_pc_type bjacobi"``.
-    tol : float
-        Iterative tolerance (EPS, or KSP when an iterative type is chosen).
-    reduce : bool
-        scipy backend: factorise only the component of the operator's sparsity graph that holds the populations
-        (exact; see :class:`ScipySolver`). ``False`` factorises the whole N^2 system.
-    redfield_eigs : {"auto", "dense", "cluster", "none"}
-        ``redfield`` only: how the rightmost generator eigenvalue is found (``check_eigs`` of
-        :func:`~.redfield.redfield_steadystate`).
-
-    Returns
-    -------
-    SteadyState
-    """
-    if not isinstance(spectrum, Spectrum):
-        raise ValueError(f"spectrum must be a Spectrum, got {type(spectrum).__name__}")
-    if spectrum.N < 2:
-        raise ValueError(f"levels must be >= 2, got spectrum with {spectrum.N} level(s)")
-    T_L = check_temperature("T_L", T_L)
-    T_R = check_temperature("T_R", T_R)
-    if not (np.isfinite(gamma) and gamma > 0):
-        raise ValueError(f"gamma must be finite and > 0, got {gamma!r}")
-    if not np.isfinite(eta):
-        raise ValueError(f"eta must be finite, got {eta!r}")
-    if not (np.isfinite(omega_c) and omega_c > 0):
-        raise ValueError(f"omega_c must be finite and > 0, got {omega_c!r}")
+    if equation not in EQUATIONS:
+        raise ValueError(f"equation must be one of {list(EQUATIONS)}, got {equation!r}")
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if solver not in SOLVERS:
-        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
-    pb = _Problem(spectrum, T_L, T_R, float(gamma), float(eta), float(omega_c))
     if equation == "pauli":
-        return PauliSolver().solve(pb)
-    if equation != "redfield":  # Redfield is matrix-free (no CSR builder), dispatched below
-        _builder(equation)  # validates the name
+        return "numpy"
     if backend == "auto":
-        size = 1
         if comm is not None:
             size = comm.Get_size()
         else:
@@ -369,13 +235,76 @@ def steadystate(spectrum: Spectrum, T_L: float, T_R: float, *, gamma: float, eta
                 size = MPI.COMM_WORLD.Get_size()
             except ImportError:
                 size = 1
-        backend = "petsc" if size > 1 and _petsc_available() else "scipy"
-    if equation == "redfield":  # Krylov on the matrix-free O(N^3) generator; see mpiheat.quantum.operators.redfield
-        from mpiheat.quantum.operators.redfield import redfield_steadystate
+        backend = "petsc" if size > 1 and petsc_backend.available() else "scipy"
+    if (equation, backend) not in DISPATCH:
+        have = [b for (e, b) in DISPATCH if e == equation]
+        raise ValueError(f"backend {backend!r} has no solver for equation {equation!r}; available: {have}")
+    return backend
 
-        return redfield_steadystate(spectrum, T_L, T_R, gamma=gamma, eta=eta, omega_c=omega_c, backend=backend,
-                                    comm=comm, petsc_options=petsc_options, tol=tol, check_eigs=redfield_eigs)
-    if backend == "scipy":
-        return ScipySolver(equation, reduce=reduce).solve(pb)
-    return PetscSolver(equation, solver="ksp" if solver == "auto" else solver, comm=comm,
-                       petsc_options=petsc_options, tol=tol).solve(pb)
+
+def steady_state(problem: QuantumProblem, *, equation: str = "lindblad", backend: str = "auto",
+                 solver: str = "auto", comm=None, options: SolverOptions | None = None) -> SteadyState:
+    """Non-equilibrium steady state of a spectrum between two baths, with its health.
+
+    Parameters
+    ----------
+    problem : QuantumProblem
+        Spectrum, bath temperatures and spectral density (validated on construction).
+    equation : {"lindblad", "pauli", "redfield"}
+        Master equation (Eq. 6, its rate-equation limit, or Bloch-Redfield Eq. B1 without secular approximation).
+    backend : {"auto", "numpy", "scipy", "petsc"}
+        See the module docstring; ``auto`` is PETSc on a communicator of more than one rank (if importable),
+        else scipy. Pauli always runs with numpy.
+    solver : {"auto", "linear", "eigen"}
+        Formulation: the trace-constrained linear system, or the null eigenvector (``lindblad`` + ``petsc`` only).
+    comm : mpi4py communicator, optional
+        The ranks that share one distributed operator (PETSc backend; None = COMM_WORLD). The result is the same on
+        every rank.
+    options : SolverOptions, optional
+        Tolerances, iteration limits, PETSc options (prefix ``ss_``, pushed for this solve only), Redfield check.
+
+    Returns
+    -------
+    SteadyState
+        rho and the heat currents with the health of the solve; ``backend`` and ``solver`` say what ran.
+
+    Examples
+    --------
+    >>> from mpiheat.quantum import QuantumProblem, steady_state, box_spectrum
+    >>> ss = steady_state(QuantumProblem(box_spectrum(10), 50.0, 2.0, gamma=1.0, eta=-2.25), equation="pauli")
+    >>> ss.ok, ss.backend, abs(ss.J_mismatch) < 1e-12 * ss.J
+    (True, 'numpy', True)
+    """
+    if not isinstance(problem, QuantumProblem):
+        raise TypeError(f"problem must be a QuantumProblem, got {type(problem).__name__}")
+    options = SolverOptions() if options is None else options
+    backend = resolve_backend(equation, backend, comm)
+    entry = DISPATCH[(equation, backend)]
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+    if solver == "auto":
+        solver = entry.solvers[0]
+    elif solver not in entry.solvers:
+        raise ValueError(f"solver {solver!r} is not offered for equation {equation!r} with backend {backend!r}; "
+                         f"choose from {list(entry.solvers)}")
+    return entry.solve(problem, solver, options, comm)
+
+
+def steadystate(spectrum: Spectrum, T_L: float, T_R: float, *, gamma: float, eta: float, omega_c: float = 1.0,
+                equation: str = "pauli", backend: str = "scipy", solver: str = "auto", comm=None,
+                petsc_options=None, tol: float = 1e-12, reduce: bool = True,
+                redfield_eigs: str = "auto") -> SteadyState:
+    """Deprecated keyword form of :func:`steady_state`, kept until every caller has switched (issue 11).
+
+    ``solver``: the old PETSc names ``"ksp"`` / ``"eps"`` (= ``linear`` / ``eigen``); ignored where the entry offers
+    only one formulation, as before.
+    """
+    if solver not in ("auto", "ksp", "eps"):
+        raise ValueError(f"solver must be one of ('eps', 'ksp', 'auto'), got {solver!r}")
+    problem = QuantumProblem(spectrum, T_L, T_R, gamma=gamma, eta=eta, omega_c=omega_c)
+    resolved = resolve_backend(equation, backend, comm)
+    formulation = {"auto": "auto", "ksp": "linear", "eps": "eigen"}[solver]
+    if formulation not in DISPATCH[(equation, resolved)].solvers:
+        formulation = "auto"
+    options = SolverOptions(tol=tol, reduce=reduce, petsc_options=petsc_options, redfield_check=redfield_eigs)
+    return steady_state(problem, equation=equation, backend=resolved, solver=formulation, comm=comm, options=options)
