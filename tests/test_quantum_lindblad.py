@@ -229,6 +229,27 @@ def test_bad_input_raises(kwargs, match):
         solve(box_spectrum(5), T_L, T_R, **args)
 
 
+@pytest.mark.parametrize("kwargs,match", [
+    ({"tol": 0.0}, "tol"),
+    ({"maxiter": 0}, "maxiter"),
+    ({"krylov": "cg"}, "krylov"),
+    ({"redfield_check": "lanczos"}, "redfield_check"),
+])
+def test_bad_solver_options_raise(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SolverOptions(**kwargs)
+
+
+def test_positivity_follows_the_tolerance():
+    """``positive`` is rho_min_eig >= -positivity_tol: a Lindblad state is positive, and a tolerance below its
+    smallest eigenvalue's negative (a made-up demand: the tolerance is negative) turns it off without changing rho."""
+    spec = box_spectrum(8)
+    a = solve(spec, 50.0, 2.0, equation="lindblad", **KW)
+    b = solve(spec, 50.0, 2.0, equation="lindblad", positivity_tol=-2 * a.rho_min_eig, **KW)
+    assert a.rho_min_eig > 0 and a.positive and a.ok and a.converged == "LU"
+    assert not b.positive and np.array_equal(a.rho, b.rho)
+
+
 def test_bad_levels():
     with pytest.raises(ValueError, match="levels"):
         box_spectrum(1)
