@@ -212,7 +212,7 @@ def main() -> None:
         mem_worker(int(args.mem_worker[0]), args.mem_worker[1], float(args.mem_worker[2]))
         return
 
-    gamma = calibrate_gamma(ETA, 1000.0)
+    gamma = calibrate_gamma(ETA, 1000.0, kappa_target=float(np.sqrt(1000.0 / (2.0 * np.pi))))  # Eq. 12, m = L = 1
     rows: list[dict] = []
     # 1. Pauli sweep
     spec100 = box_spectrum(100)

@@ -193,7 +193,7 @@ def test_current_proportional_to_gamma():
 
 def test_fig4_saturation_and_largest_rise():
     """Fig. 4: eta = -2.25, gamma calibrated at 1000, T_L = 1000, N = 100, T_R = logspace(-2, 3, 41)."""
-    gamma = calibrate_gamma(-2.25, 1000.0, levels=100)
+    gamma = calibrate_gamma(-2.25, 1000.0, levels=100, kappa_target=float(np.sqrt(1000.0 / (2.0 * np.pi))))  # Eq. 12
     assert abs(gamma - 5.2548) < 1e-4
     TR = np.logspace(-2, 3, 41)
     _, J, JR = pauli_sweep(box_spectrum(100), 1000.0, TR, gamma=gamma, eta=-2.25)
