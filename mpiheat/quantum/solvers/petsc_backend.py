@@ -37,8 +37,9 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from mpiheat.numerics.parallel import block_range, get_comm, release_free_memory
+from mpiheat.numerics.parallel import allgather_blocks, block_range, get_comm, release_free_memory
 from mpiheat.quantum.operators.constraint import constrain_csr, constrain_product, constrained_rhs
+from mpiheat.quantum.operators.redfield import pack_xy, unpack_xy
 
 log = logging.getLogger(__name__)
 
@@ -433,38 +434,20 @@ class _ShellRedfield:
     def __init__(self, gen, comm, scale: float, pre):
         self.gen, self.comm, self.scale, self.pre = gen, comm, scale, pre
         size, rank = comm.Get_size(), comm.Get_rank()
-        n, N = gen.dim, gen.N
-        self.vec_blocks = [block_range(n, size, r) for r in range(size)]
-        self.lo, self.hi = self.vec_blocks[rank]
-        self.row_blocks = [block_range(N, size, r) for r in range(size)]
-        self.rows = slice(*self.row_blocks[rank])
-        self.vec_counts = [b - a for a, b in self.vec_blocks]
-        self.vec_displs = [a for a, _ in self.vec_blocks]
-        self.row_counts = [2 * (b - a) * N for a, b in self.row_blocks]
-        self.row_displs = [2 * a * N for a, _ in self.row_blocks]
+        self.lo, self.hi = block_range(gen.dim, size, rank)  # vector layout
+        self.rows = slice(*block_range(gen.N, size, rank))  # work layout
         self.n_mult = 0
 
     def gather(self, v) -> np.ndarray:
         """Full vector on every rank from a distributed PETSc Vec."""
-        from mpi4py import MPI
-
-        full = np.empty(self.gen.dim)
-        self.comm.Allgatherv(np.ascontiguousarray(v.getArray(readonly=True)),
-                             [full, self.vec_counts, self.vec_displs, MPI.DOUBLE])
-        return full
+        return allgather_blocks(self.comm, v.getArray(readonly=True), self.gen.dim)
 
     def mult(self, mat, x, y):
-        from mpi4py import MPI
-
-        from mpiheat.quantum.operators.redfield import pack_xy, unpack_xy
-
         N = self.gen.N
         xf = self.gather(x)
         X, Y = unpack_xy(xf, N)
         RX, RY = self.gen.apply_xy(X, Y, rows=self.rows)
-        mine = np.ascontiguousarray(np.stack([RX, RY], axis=1))  # (rows, 2, N): Re and Im rows interleaved
-        full = np.empty((N, 2, N))
-        self.comm.Allgatherv(mine, [full, self.row_counts, self.row_displs, MPI.DOUBLE])
+        full = allgather_blocks(self.comm, np.stack([RX, RY], axis=1), N)  # (N, 2, N): Re and Im rows interleaved
         out = constrain_product(pack_xy(full[:, 0, :], full[:, 1, :]), xf, N, self.scale)
         y.setArray(out[self.lo:self.hi])
         self.n_mult += 1

@@ -353,17 +353,12 @@ class _Product:
 
     def __init__(self, gen, comm=None):
         self.gen, self.comm, self.count = gen, comm, 0
-        N = gen.N
         if comm is None or comm.Get_size() == 1:
             self.comm, self.rows = None, None
             return
         from mpiheat.numerics.parallel import block_range
 
-        size, rank = comm.Get_size(), comm.Get_rank()
-        blocks = [block_range(N, size, r) for r in range(size)]
-        self.rows = slice(*blocks[rank])
-        self.counts = [(b - a) * N for a, b in blocks]
-        self.displs = [a * N for a, _ in blocks]
+        self.rows = slice(*block_range(gen.N, comm.Get_size(), comm.Get_rank()))
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         N = self.gen.N
@@ -371,12 +366,9 @@ class _Product:
         Z = x.reshape(N, N)
         if self.comm is None:
             return apply_complex(self.gen, Z).ravel()
-        from mpi4py import MPI
+        from mpiheat.numerics.parallel import allgather_blocks
 
-        mine = np.ascontiguousarray(apply_complex(self.gen, Z, rows=self.rows))
-        full = np.empty(N * N, dtype=complex)
-        self.comm.Allgatherv(mine, [full, self.counts, self.displs, MPI.C_DOUBLE_COMPLEX])
-        return full
+        return allgather_blocks(self.comm, apply_complex(self.gen, Z, rows=self.rows), N).ravel()
 
 
 class _SkeletonInverse:
