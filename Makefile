@@ -45,11 +45,14 @@ test-pypi: setup-pypi
 	@start=$$(date +%s); MPIHEAT_STACK=pypi NUMBA_CACHE_DIR=$(CURDIR)/.numba_cache_pypi $(PY_PYPI) -m pytest -q tests; \
 	  rc=$$?; echo "[test] PyPI stack ($(VENV_PYPI)): $$(( $$(date +%s) - start )) s"; exit $$rc
 
+# everything but the tests marked slow (> ~20 s each: MPI fault cases, Slurm, cold numba compiles, MPI goldens;
+# the list is in tests/conftest.py), on the Debian stack
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow" tests
 
 lint: setup
 	$(VENV)/bin/ruff check mpiheat tests analysis benchmarks tools
+	$(VENV)/bin/lint-imports
 
 bench: setup
 	$(PY) benchmarks/run_all.py

@@ -2,6 +2,10 @@
 
 import sys
 
-from mpiheat.run import main
+from mpiheat.driver.signals import STOP
 
-sys.exit(main())
+STOP.install()  # before any heavy import, as in ``python -m mpiheat.run``
+
+from mpiheat.cli import run_main  # noqa: E402
+
+sys.exit(run_main())

@@ -14,8 +14,6 @@ import sys
 
 import numpy as np
 
-HEALTH = ("residual", "trace", "rho_min_eig", "converged", "max_real_eig", "unphysical", "J_L_minus_J_R")
-
 
 class InspectError(Exception):
     """A results file that cannot be reported: ``str(err)`` is one line naming the file and the problem."""
@@ -61,12 +59,13 @@ def _first_line(e: BaseException) -> str:
 
 def describe(path: str, max_rows: int = 200, show_job: bool = True) -> str:
     """A human-readable report of a results file (raises :class:`InspectError` for a file it cannot report)."""
-    from mpiheat.io import read_results
-    from mpiheat.run import format_table
+    from mpiheat.io import read_file
+    from mpiheat.io.table import format_table
 
     check_layout(path)
     try:
-        cols, attrs, extra = read_results(path)
+        stored = read_file(path)
+        cols, attrs, extra = stored.columns, stored.attrs, stored.extra
     except Exception as e:  # CorruptResultsError (checksums), OSError, h5py errors: one line whatever the cause
         msg = _first_line(e)
         raise InspectError(msg if msg.startswith(path) else f"{path}: {msg}") from None
@@ -86,7 +85,7 @@ def describe(path: str, max_rows: int = 200, show_job: bool = True) -> str:
         out.append(f"{k}: {v}")
     if show_job and "job" in attrs:
         out.append("\n## job (resolved)\n" + str(attrs["job"]).rstrip())
-    health = [h for h in HEALTH if h in cols]
+    health = [h for h in stored.health if h in cols]  # the kind's declared health columns, read from the file
     if health:
         out.append("\n## solver health")
         for h in health:
@@ -101,6 +100,13 @@ def describe(path: str, max_rows: int = 200, show_job: bool = True) -> str:
             else:
                 vals, counts = np.unique(v.astype(str), return_counts=True)
                 out.append(f"{h}: " + ", ".join(f"{a} x{c}" for a, c in zip(vals, counts)))
+    described = [c for c in stored.schema.values() if c.units or c.description]
+    if described:
+        out.append("\n## columns (units: code units, hbar = k_B = 1; \"1\" dimensionless, \"s\" seconds)")
+        width = max(len(c.name) for c in described)
+        for c in described:
+            units = f"[{c.units}]" if c.units else ""
+            out.append(f"{c.name.ljust(width)}  {c.dtype:4}  {units}  {c.description}".rstrip())
     if extra:
         out.append("\n## groups: " + ", ".join(f"/{g} ({', '.join(d)})" for g, d in extra.items()))
     out.append("\n## results")

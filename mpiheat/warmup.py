@@ -126,7 +126,7 @@ def warmup_tasks(cfg) -> dict[str, Callable[[], None]]:
 
 
 def _parse(argv: list[str]):
-    from mpiheat.run import build_parser
+    from mpiheat.cli import build_parser
 
     ours = argv[: argv.index("--")] if "--" in argv else argv  # PETSc options do not matter here
     done_points = "--done-points" in ours

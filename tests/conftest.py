@@ -31,17 +31,40 @@ os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
 os.environ.setdefault("OMPI_MCA_rmaps_base_oversubscribe", "1")
 
 
-# Once this pytest process has initialised MPI (in-process PETSc or mpi4py tests), OpenMPI has put its own PMIx/OMPI
-# variables into the C-level environment; a child mpirun or python that inherits them fails silently. Python's
-# os.environ does not see those setenv() calls, so children started with env=os.environ get a clean environment.
-_popen_init = subprocess.Popen.__init__
+# Open MPI's MPI_Init puts its own PMIx/OMPI variables into the C-level environment of the process (setenv); a child
+# mpirun or python that inherits them fails silently. Python's os.environ does not see those setenv() calls. So this
+# pytest process initialises MPI once, here, and removes what that added: every child started later (with or without
+# an explicit env) gets a clean environment. Tests that set variables for a child pass ``env=child_env(VAR=...)``.
 
 
-def _popen_init_clean_env(self, *args, env=None, **kwargs):
-    _popen_init(self, *args, env=dict(os.environ) if env is None else env, **kwargs)
+def _c_environ_names() -> list[bytes]:
+    """Names in the C-level environment (``environ``), which os.environ does not follow after start-up."""
+    import ctypes
+
+    environ = ctypes.POINTER(ctypes.c_char_p).in_dll(ctypes.CDLL(None), "environ")
+    names, i = [], 0
+    while environ[i]:
+        names.append(environ[i].split(b"=", 1)[0])
+        i += 1
+    return names
 
 
-subprocess.Popen.__init__ = _popen_init_clean_env
+def _initialise_mpi_and_clean_environ() -> list[str]:
+    from mpi4py import MPI  # noqa: F401  (MPI_Init, once, before any test)
+
+    known = set(os.environb)
+    added = [n for n in _c_environ_names() if n not in known]
+    for name in added:
+        os.unsetenv(name)
+    return [n.decode(errors="replace") for n in added]
+
+
+MPI_ENV_REMOVED = _initialise_mpi_and_clean_environ()
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for a child process: this process's (os.environ) plus ``extra``."""
+    return {**os.environ, **extra}
 
 
 def run_mpi(n: int, args: list[str], timeout: float = 600, check: bool = True, **kw) -> subprocess.CompletedProcess:
@@ -51,10 +74,35 @@ def run_mpi(n: int, args: list[str], timeout: float = 600, check: bool = True, *
     Debian's Open MPI ``mpiexec`` in ``.venv``, the ``mpich`` wheel's in ``.venv-pypi``.
     """
     cmd = mpiexec(n, sys.executable, *args)
+    kw["env"] = kw.get("env") or child_env()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=kw.pop("cwd", ROOT), **kw)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+# The ``slow`` mark (``make test-fast`` = ``-m "not slow"``): whole files and single tests that take more than ~20 s
+# each on 2 busy cores (``pytest --durations=30``): real MPI fault cases with signals and time-outs, the private Slurm
+# cluster, cold numba compiles, whole-run memory measurements, and the golden jobs run under MPI.
+SLOW_FILES = {"test_faults.py", "test_slurm.py", "test_warmup.py"}
+SLOW_TESTS = {
+    "test_driver.py::test_kill_and_resume_is_identical",
+    "test_driver.py::test_one_two_three_ranks_bit_identical",
+    "test_driver.py::test_points_layout_equals_shared_layout",
+    "test_driver.py::test_rank_failure_ends_all_ranks_promptly",
+    "test_golden.py::test_md_split_over_ranks_is_bit_identical",
+    "test_resources.py::test_estimate_bounds_measured_peak_rss",
+}
+SLOW_PARAMS = {"test_golden.py::test_golden": ("np2", "fig8")}
+
+
+def _is_slow(item: pytest.Item) -> bool:
+    path = item.path.name
+    base = f"{path}::{item.originalname}"
+    if path in SLOW_FILES or base in SLOW_TESTS:
+        return True
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and any(w in callspec.id for w in SLOW_PARAMS.get(base, ()))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -63,9 +111,45 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if not HAVE_PETSC and item.get_closest_marker("petsc"):
             item.add_marker(no_petsc)
+        if _is_slow(item):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
 def mpirun():
     """Fixture form of :func:`run_mpi`."""
     return run_mpi
+
+
+# One classical MCMC job template for the driver and fault tests (checkpoint after every round by default).
+CLASSICAL_JOB = """
+[job]
+kind = "classical"
+output = "{out}"
+checkpoint_interval = {ckpt}
+[bath]
+model = "mcmc"
+steps = 1000
+[temperatures]
+T_L = 1000
+T_R = {{logspace = [-1, 3, {n}]}}
+[classical]
+trajectories = 2
+collisions = {coll}
+warmup = 100
+seed = {seed}
+"""
+
+
+def write_classical_job(folder: Path, name: str = "job.toml", out: str = "r.h5", n: int = 8, coll: int = 20000,
+                        ckpt: float = 0, seed: int = 7) -> Path:
+    """Write a small classical MCMC sweep (``n`` points T_R = 10^-1..10^3) to ``folder/name``; output ``folder/out``."""
+    p = folder / name
+    p.write_text(CLASSICAL_JOB.format(out=folder / out, n=n, coll=coll, ckpt=ckpt, seed=seed))
+    return p
+
+
+@pytest.fixture
+def classical_job():
+    """Fixture form of :func:`write_classical_job`."""
+    return write_classical_job

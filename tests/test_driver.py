@@ -12,32 +12,12 @@ import time
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_mpi
+from conftest import ROOT, child_env, run_mpi, write_classical_job
 from mpiheat.io import OutputError, read_results, write_results
-
-JOB = """
-[job]
-kind = "classical"
-output = "{out}"
-checkpoint_interval = 0
-[bath]
-model = "mcmc"
-steps = 1000
-[temperatures]
-T_L = 1000
-T_R = {{logspace = [-1, 3, {n}]}}
-[classical]
-trajectories = 2
-collisions = {coll}
-warmup = 100
-seed = 7
-"""
 
 
 def write_job(tmp_path, name="job.toml", n=10, coll=20000, out="r.h5"):
-    p = tmp_path / name
-    p.write_text(JOB.format(out=tmp_path / out, n=n, coll=coll))
-    return p
+    return write_classical_job(tmp_path, name=name, out=out, n=n, coll=coll)
 
 
 def numeric_columns(path):
@@ -46,9 +26,11 @@ def numeric_columns(path):
 
 
 def assert_identical(a, b):
+    """Same columns, same values (NaN equal to NaN)."""
     assert set(a) == set(b)
     for k in a:
-        assert np.array_equal(a[k], b[k], equal_nan=True), k
+        x, y = np.asarray(a[k]), np.asarray(b[k])
+        assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), k
 
 
 def _start(job, tmp_path, *extra):
@@ -127,7 +109,7 @@ def test_resume_refuses_a_different_job(tmp_path, reference):
 
 def test_rank_failure_ends_all_ranks_promptly(tmp_path):
     job = write_job(tmp_path, n=4, coll=2000)
-    env = {**os.environ, "MPIHEAT_FAIL_RANK": "1"}
+    env = child_env(MPIHEAT_FAIL_RANK="1")
     t0 = time.time()
     proc = run_mpi(2, ["-m", "mpiheat.run", str(job)], check=False, env=env, timeout=120)
     elapsed = time.time() - t0
@@ -193,3 +175,107 @@ def test_inspect_prints_job_health_and_table(tmp_path):
     assert proc.returncode == 0
     for words in ("status: complete", "kind: classical", "[classical]", "mpi_size: 1", "J_err", "git_commit"):
         assert words in proc.stdout, words
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# run_sweep with a bound kind (in this process, on COMM_WORLD of one rank): the declared schema
+
+
+class ToyKind:
+    """A bound kind with one column of every dtype; it can stop itself by a real SIGUSR1 at point ``stop_at``."""
+
+    name = "toy"
+
+    def __init__(self, n=6, stop_at=None, identity="toy v1"):
+        from mpiheat.io.schema import Column
+
+        self.n, self.stop_at, self.identity = n, stop_at, identity
+        self._columns = [Column("T_L", "f8", "1", "hot bath temperature"),
+                         Column("T_R", "f8", "1", "cold bath temperature"),
+                         Column("J", "f8", "1", "heat current"),
+                         Column("collisions", "i8", "1", "bath collisions"),
+                         Column("converged", "bool", "", "solver converged"),
+                         Column("reason", "str", "", "solver reason")]
+
+    def points(self):
+        return [{"T_L": 10.0, "T_R": float(i)} for i in range(self.n)]
+
+    def columns(self):
+        return list(self._columns)
+
+    def ranks_per_point(self, size):
+        return 1
+
+    def prepare(self, comm):
+        return {"prepared": True}
+
+    def compute(self, ctx, point, index, comm):
+        if index == self.stop_at:
+            os.kill(os.getpid(), signal.SIGUSR1)  # a real stop request, handled by the driver's handler
+        return {"J": (point["T_L"] - point["T_R"]) / 3.0, "collisions": 1000 + index, "converged": index % 2 == 0,
+                "reason": f"rtol{index}"}
+
+    def finish(self, ctx, columns, complete):
+        return {"toy_attr": int(np.asarray(columns["done"]).sum())}, {"extra": {"E": np.arange(3.0)}}
+
+    def summary_columns(self):
+        return ["T_R", "J"]
+
+
+def test_run_sweep_declared_dtypes_survive_checkpoint_and_resume(tmp_path):
+    """A run stopped by SIGUSR1 after a checkpoint and resumed gives the file of an uninterrupted run: same columns,
+    same dtypes (int64 stays int64, bool bool, text text), same values, units and descriptions on every dataset."""
+    import h5py
+
+    from mpiheat.driver.runner import Interrupted, run_sweep
+    from mpiheat.io import read_file
+
+    ref = run_sweep(ToyKind(), output=tmp_path / "ref.h5", progress=False, checkpoint_interval=0)
+    assert ref["collisions"].dtype == np.int64 and ref["converged"].dtype == bool and ref["J"].dtype == np.float64
+    out = tmp_path / "r.h5"
+    with pytest.raises(Interrupted, match="after 3/6 points"):
+        run_sweep(ToyKind(stop_at=2), output=out, progress=False, checkpoint_interval=1e9)
+    part = read_file(out)
+    assert not part.attrs["complete"] and part.columns["done"].tolist() == [True] * 3 + [False] * 3
+    assert part.columns["collisions"].dtype == np.int64 and part.columns["collisions"][3:].tolist() == [-1] * 3
+    assert part.columns["reason"][3:].tolist() == [""] * 3 and np.isnan(part.columns["J"][3:]).all()
+    res = run_sweep(ToyKind(), output=out, progress=False, checkpoint_interval=0)
+    a, b = read_file(tmp_path / "ref.h5"), read_file(out)
+    assert list(a.columns) == list(b.columns) == [c.name for c in ToyKind().columns()] + ["done"]
+    assert_identical(a.columns, b.columns)
+    assert_identical(dict(res), a.columns)
+    assert b.attrs["complete"] and b.attrs["toy_attr"] == 6 and b.attrs["kind"] == "toy"
+    assert b.parameters == ["T_L", "T_R"]
+    assert b.schema["collisions"].units == "1" and b.schema["J"].description == "heat current"
+    with h5py.File(out) as f:
+        for name, ds in f["results"].items():
+            assert "units" in ds.attrs and "description" in ds.attrs, name
+        assert "units" in f["extra/E"].attrs
+
+
+def test_run_sweep_without_output_writes_nothing(tmp_path, monkeypatch):
+    from mpiheat.driver.runner import run_sweep
+
+    monkeypatch.chdir(tmp_path)
+    res = run_sweep(ToyKind(n=3), output=None, progress=False)
+    assert list(tmp_path.iterdir()) == []  # no file, no lock, no temporary file
+    assert res["done"].all() and res["collisions"].tolist() == [1000, 1001, 1002]
+    assert res.attrs["complete"] and res.extra["extra"]["E"].tolist() == [0.0, 1.0, 2.0]
+
+
+def test_run_sweep_refuses_another_job_and_undeclared_columns(tmp_path):
+    from mpiheat.driver.runner import ResumeError, run_sweep
+
+    out = tmp_path / "r.h5"
+    run_sweep(ToyKind(n=2), output=out, progress=False)
+    before = out.read_bytes()
+    with pytest.raises(ResumeError, match="different job") as e:
+        run_sweep(ToyKind(n=2, identity="toy v2"), output=out, progress=False)
+    assert e.value.collective and out.read_bytes() == before
+
+    class Sloppy(ToyKind):
+        def compute(self, ctx, point, index, comm):
+            return {**super().compute(ctx, point, index, comm), "surprise": 1.0}
+
+    with pytest.raises(ValueError, match="undeclared result columns"):
+        run_sweep(Sloppy(n=2), output=None, progress=False)

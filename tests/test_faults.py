@@ -21,36 +21,16 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import run_mpi
+from conftest import child_env, run_mpi, write_classical_job
 from mpiheat.io import CorruptResultsError, read_results
 from mpiheat.io.lock import lock_path
 from mpiheat.launcher import find_launcher, mpiexec
-
-JOB = """
-[job]
-kind = "classical"
-output = "{out}"
-checkpoint_interval = {ckpt}
-[bath]
-model = "mcmc"
-steps = 1000
-[temperatures]
-T_L = 1000
-T_R = {{logspace = [-1, 3, {n}]}}
-[classical]
-trajectories = 2
-collisions = {coll}
-warmup = 100
-seed = {seed}
-"""
 
 LIMIT = 30.0  # generous bound on the time from a fault to the exit of every rank
 
 
 def write_job(folder, name="job.toml", out="r.h5", n=8, coll=20000, ckpt=0, seed=7):
-    p = folder / name
-    p.write_text(JOB.format(out=folder / out, n=n, coll=coll, ckpt=ckpt, seed=seed))
-    return p
+    return write_classical_job(folder, name=name, out=out, n=n, coll=coll, ckpt=ckpt, seed=seed)
 
 
 # Collisions per trajectory for the signal tests: 8 rounds of ~1 s, so that after the first checkpoint the run is still
@@ -61,7 +41,7 @@ SIGNAL_COLL = 80000
 def mpirun_popen(job, *extra, env=None, **kw):
     cmd = mpiexec(2, sys.executable, "-m", "mpiheat.run", str(job), "--progress", "off", "--quiet", *extra)
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **(env or {})}, cwd=job.parent, **kw)
+                            env=child_env(**(env or {})), cwd=job.parent, **kw)
 
 
 def partial_checkpoint(path):

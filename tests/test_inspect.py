@@ -155,3 +155,24 @@ def test_figure_script_optional_input_missing(good, tmp_path):
                      str(tmp_path / "figs")])
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and dt < 30
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_inspect_reads_units_descriptions_and_health_from_the_file(tmp_path):
+    """Units, descriptions and the health section come from the file's declaration, not from a list of names: a
+    column declared as health is summarised, an undeclared 'residual' is not."""
+    from mpiheat.io import write_results
+    from mpiheat.io.schema import DONE, Column
+
+    decl = [Column("T_R", "f8", "hbar^2/(m L^2)", "cold bath temperature"),
+            Column("J", "f8", "hbar^3/(m^2 L^4)", "heat current"),
+            Column("wobble", "f8", "1", "a made-up health measure", health=True),
+            Column("residual", "f8", "1", "not declared as health here"), DONE]
+    path = tmp_path / "decl.h5"
+    write_results(path, {"T_R": [1.0, 2.0], "J": [3.0, 4.0], "wobble": [1e-3, 2e-3], "residual": [5.0, 6.0],
+                         "done": [True, True]}, {"complete": True, "kind": "toy"},
+                  schema={c.name: c for c in decl}, parameters=["T_R"])
+    proc, _ = _run(["-m", "mpiheat.inspect", str(path)])
+    assert proc.returncode == 0, proc.stderr
+    health = proc.stdout.split("## solver health")[1].split("##")[0]
+    assert "wobble: min 0.001, max 0.002" in health and "residual" not in health
+    assert "[hbar^3/(m^2 L^4)]  heat current" in proc.stdout and "a made-up health measure" in proc.stdout

@@ -8,20 +8,19 @@ missed by the warm-up would be compiled and written by the run).
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT, child_env
 
 SMALL = ["--set", "classical.collisions=200", "--set", "temperatures.T_R=[1.0, 10.0]"]
 
 
 def _warmup(args: list[str], cache: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
+    env = child_env(NUMBA_CACHE_DIR=str(cache))
     return subprocess.run([sys.executable, "-m", "mpiheat.warmup", *args], capture_output=True, text=True,
                           cwd=ROOT, env=env, timeout=600)
 
@@ -61,7 +60,7 @@ def test_warmup_compiles_exactly_the_jobs_kernels(tmp_path, mpirun, case):
         assert not any(k.startswith("kernels.") for k in _kernels(after_warmup, ".nbi"))
 
     out = tmp_path / "run.h5"
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
+    env = child_env(NUMBA_CACHE_DIR=str(cache))
     mpirun(2, ["-m", "mpiheat.run", *args, "--output", str(out), "--quiet"], env=env)
     assert out.exists()
     assert _snapshot(cache) == after_warmup  # nothing compiled by the run itself

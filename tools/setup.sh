@@ -28,8 +28,9 @@ slepc=$(ls -d /usr/lib/slepcdir/slepc3.*/x86_64-linux-gnu-real/lib/python3/dist-
 printf 'import sys; [sys.path.append(p) for p in (%s, %s) if p not in sys.path]\n' "'$petsc'" "'$slepc'" \
   > "$site/zz_mpiheat_debian_petsc.pth"
 # numpy, scipy, mpi4py, h5py, petsc4py, slepc4py: Debian's (pinned by tools/constraints.txt); the rest from PyPI.
+# import-linter: the layering contract (.importlinter, tests/test_layers.py); xarray: Results.to_xarray (optional).
 "$VENV/bin/pip" install -q --disable-pip-version-check -c tools/constraints.txt numba matplotlib pytest pytest-timeout \
-  hypothesis ruff
+  hypothesis ruff import-linter xarray
 "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 "$VENV/bin/python" - <<'PY'
 import numba, numpy, scipy, h5py, mpi4py, petsc4py, slepc4py

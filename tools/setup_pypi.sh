@@ -19,7 +19,7 @@ echo "[setup-pypi] creating $VENV from the newest PyPI releases + the $MPI_WHEEL
 # editable, so the suite tests this checkout, as in .venv.
 "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip
 "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade --upgrade-strategy eager "$MPI_WHEEL" \
-  -e ".[figures,test]"
+  -e ".[figures,test,xarray]"
 "$VENV/bin/python" - <<'PY'
 import h5py, mpi4py, numba, numpy, scipy
 import mpi4py.rc

@@ -11,6 +11,13 @@ raises :class:`CorruptResultsError` naming the first bad object. Metadata is wri
 Writes never expose a half-written file: the whole file is built in memory, written to a temporary file next to the
 output with plain ``write`` calls (a full disk is an ordinary ``OSError``, HDF5 never holds a failing file), fsynced and
 renamed over the output. The temporary file is created with mode 0666 minus the umask, like any file the user writes.
+
+Declared schema (:mod:`mpiheat.io.schema`): when the writer is given the columns' declarations, every ``/results``
+dataset is stored with its declared dtype and carries ``units`` and ``description`` attributes (datasets of other
+groups too, when declared; undeclared ones get empty strings); the ``/results`` attributes ``parameters`` and
+``health`` name the sweep's parameter columns and the declared health columns. Dataset attributes are covered by an
+``attrs_sha256`` digest like group attributes.
+:func:`read_file` returns the columns with their stored dtypes together with that declaration.
 """
 
 from __future__ import annotations
@@ -27,11 +34,13 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-import mpiheat
+from mpiheat._version import __version__
+from mpiheat.io.schema import Column
 
 STR_DTYPE = None  # set lazily (h5py import is deferred so that config errors are fast)
 CHECKSUM = "sha256"  # value of the root attribute ``checksum`` in files carrying digests
@@ -46,17 +55,24 @@ class CorruptResultsError(Exception):
 
 
 def _git_commit() -> str:
+    """The commit of the source tree mpiheat was imported from (``-dirty`` with uncommitted changes), never the working
+    directory's: ``unknown (mpiheat X.Y.Z)`` for an installed copy that is not a git checkout of mpiheat itself."""
+    root = Path(__file__).resolve().parents[2]  # mpiheat/io/__init__.py -> the folder holding the package
+    fallback = f"unknown (mpiheat {__version__})"
+    # Only when the package sits at the top of a checkout (a site-packages inside some other repository is not ours).
+    if not (root / ".git").exists():
+        return fallback
     try:
-        root = Path(mpiheat.__file__).resolve().parents[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}  # GIT_DIR etc. would redirect git
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5)
+                             timeout=5, env=env)
         if out.returncode == 0:
             dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                                   capture_output=True, text=True, timeout=5).stdout.strip()
+                                   capture_output=True, text=True, timeout=5, env=env).stdout.strip()
             return out.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         pass
-    return "unknown"
+    return fallback
 
 
 def provenance(mpi_size: int) -> dict:
@@ -66,7 +82,7 @@ def provenance(mpi_size: int) -> dict:
     import scipy
 
     return {
-        "mpiheat_version": mpiheat.__version__,
+        "mpiheat_version": __version__,
         "mpi_size": int(mpi_size),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "host": socket.gethostname(),
@@ -77,10 +93,16 @@ def provenance(mpi_size: int) -> dict:
     }
 
 
-def _column_array(values: list):
-    """Turn a list of per-point values into an HDF5-storable 1-D array (strings as UTF-8 variable length)."""
+def _column_array(values, column: Column | None = None):
+    """Turn per-point values into an HDF5-storable 1-D array (strings as UTF-8 variable length): the declared dtype
+    when ``column`` is given, else guessed from the values (undeclared columns, e.g. ad-hoc files in tests)."""
     import h5py
 
+    if column is not None:
+        if column.dtype == "str":
+            return np.array(["" if v is None else str(v) for v in values], dtype=h5py.string_dtype())
+        return column.array([column.fill if v is None else v for v in values])
+    values = list(values)
     if any(isinstance(v, str) for v in values):
         return np.array(["" if v is None else str(v) for v in values], dtype=h5py.string_dtype())
     if all(isinstance(v, (bool, np.bool_)) for v in values):
@@ -129,8 +151,7 @@ def _seal(f) -> None:
     def visit(obj):
         if isinstance(obj, h5py.Dataset):
             obj.attrs["sha256"] = _digest(obj[()])
-        else:
-            obj.attrs["attrs_sha256"] = _attrs_digest(obj.attrs)
+        obj.attrs["attrs_sha256"] = _attrs_digest(obj.attrs)
 
     for name in _all_names(f):
         visit(f[name])
@@ -161,23 +182,39 @@ def _write_fault(complete: bool) -> bool:
     return spec.isdigit() and int(spec) == _write_count
 
 
+def _describe(ds, column: Column | None) -> None:
+    ds.attrs["units"] = column.units if column is not None else ""
+    ds.attrs["description"] = column.description if column is not None else ""
+
+
 def _build_image(columns: Mapping[str, list], attrs: Mapping[str, object],
-                 extra: Mapping[str, Mapping[str, np.ndarray]] | None) -> bytes:
+                 extra: Mapping[str, Mapping[str, np.ndarray]] | None, schema: Mapping[str, Column] | None,
+                 extra_schema: Mapping[str, Mapping[str, Column]] | None, parameters: list[str] | None) -> bytes:
     """The complete HDF5 file, in memory."""
     import h5py
 
+    schema = schema or {}
     bio = _io.BytesIO()
     with h5py.File(bio, "w", libver="v108") as f:
         for k, v in attrs.items():
             f.attrs[k] = v
         g = f.create_group("results")
         g.attrs["columns"] = list(columns)  # column order, for readers (HDF5 lists names alphabetically)
+        if parameters is not None:
+            g.attrs["parameters"] = [str(p) for p in parameters]  # the sweep's parameter columns (axes)
+        if schema:
+            g.attrs["health"] = [n for n in columns if n in schema and schema[n].health]  # what inspect summarises
         for name, values in columns.items():
-            g.create_dataset(name, data=_column_array(list(values)))
+            col = schema.get(name)
+            _describe(g.create_dataset(name, data=_column_array(values, col)), col)
         for gname, dsets in (extra or {}).items():
             eg = f.create_group(gname)
+            declared = (extra_schema or {}).get(gname, {})
             for name, arr in dsets.items():
-                eg.create_dataset(name, data=np.asarray(arr))
+                col = declared.get(name)
+                data = np.asarray(arr) if col is None or col.dtype == "str" else np.asarray(
+                    arr, dtype=col.array([]).dtype)
+                _describe(eg.create_dataset(name, data=data), col)
         _seal(f)
     return bio.getvalue()
 
@@ -202,7 +239,10 @@ def _fsync_dir(folder: str) -> None:
 
 
 def write_results(path: str | os.PathLike, columns: Mapping[str, list], attrs: Mapping[str, object],
-                  extra: Mapping[str, Mapping[str, np.ndarray]] | None = None) -> None:
+                  extra: Mapping[str, Mapping[str, np.ndarray]] | None = None, *,
+                  schema: Mapping[str, Column] | None = None,
+                  extra_schema: Mapping[str, Mapping[str, Column]] | None = None,
+                  parameters: list[str] | None = None) -> None:
     """Write a results file atomically: built in memory, written to a temporary file in the same folder, fsync,
     then ``os.replace``. On any failure the previous file at ``path`` is left as it was.
 
@@ -212,6 +252,9 @@ def write_results(path: str | os.PathLike, columns: Mapping[str, list], attrs: M
     columns : name -> list of per-point values (all the same length), written as ``/results/<name>``.
     attrs : root attributes (provenance, ``complete``, kind-specific).
     extra : group name -> {dataset name -> array}, e.g. ``{"spectrum": {"E": ..., "P_L": ..., "P_R": ...}}``.
+    schema : name -> declared :class:`~mpiheat.io.schema.Column` of ``/results`` columns (dtype, units, description).
+    extra_schema : group name -> {dataset name -> Column} for the datasets of ``extra``.
+    parameters : names of the sweep's parameter columns (stored as the ``/results`` attribute ``parameters``).
 
     Raises
     ------
@@ -226,7 +269,7 @@ def write_results(path: str | os.PathLike, columns: Mapping[str, list], attrs: M
         raise ValueError(f"results columns differ in length: {lengths}")
     tmp = None
     try:
-        image = _build_image(columns, attrs, extra)
+        image = _build_image(columns, attrs, extra, schema, extra_schema, parameters)
         tmp = _tmp_name(path)
         # 0o666 minus the umask (mkstemp would force 0600): results on shared project folders stay readable.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
@@ -318,11 +361,52 @@ def _read_dataset(path, ds, verify: bool):
             want = want.decode()
         if _digest(value) != want:
             raise CorruptResultsError(f"{path}: dataset {name}: checksum mismatch (file is corrupt)")
+        # Files written since the declared schema carry units/description, sealed by a digest of the attributes.
+        if "attrs_sha256" in ds.attrs or "units" in ds.attrs or "description" in ds.attrs:
+            _verify_attrs(path, ds, f"dataset {name}")
     return value
 
 
-def read_results(path: str | os.PathLike, verify: bool = True) -> tuple[dict, dict, dict]:
-    """Read a results file: ``(columns, attrs, extra_groups)`` with strings decoded.
+def _text(v) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+@dataclass
+class StoredResults:
+    """A results file as stored: columns with their stored dtypes (text as ``object`` arrays of ``str``), root
+    attributes, extra groups, and the declaration read back from the dataset attributes."""
+
+    columns: dict
+    attrs: dict
+    extra: dict
+    #: ``/results`` column name -> Column(name, dtype, units, description) as stored ("" where the file has none)
+    schema: dict = field(default_factory=dict)
+    #: extra group -> {dataset name -> Column}
+    extra_schema: dict = field(default_factory=dict)
+    #: the sweep's parameter columns (``/results`` attribute ``parameters``; empty for older files)
+    parameters: list = field(default_factory=list)
+    #: the declared health columns (``/results`` attribute ``health``; empty for older files)
+    health: list = field(default_factory=list)
+
+
+def _dtype_code(arr: np.ndarray) -> str:
+    kind = arr.dtype.kind
+    if kind in "OSU":
+        return "str"
+    if kind == "b":
+        return "bool"
+    if kind in "iu":
+        return "i8"
+    return "f8"
+
+
+def _stored_column(name: str, ds, arr: np.ndarray, health: bool = False) -> Column:
+    return Column(name, _dtype_code(arr), _text(ds.attrs.get("units", "")), _text(ds.attrs.get("description", "")),
+                  health)
+
+
+def read_file(path: str | os.PathLike, verify: bool = True) -> StoredResults:
+    """Read a results file with its declaration (see :class:`StoredResults`).
 
     Files written with checksums (root attribute ``checksum``) are verified unless ``verify`` is False; files of
     older mpiheat versions have none and are read as they are (``attrs["checksum"]`` is then absent).
@@ -337,7 +421,7 @@ def read_results(path: str | os.PathLike, verify: bool = True) -> tuple[dict, di
     import h5py
 
     path = os.fspath(path)
-    cols, attrs, extra = {}, {}, {}
+    out = StoredResults({}, {}, {})
     with h5py.File(path, "r") as f:
         try:
             raw_attrs = dict(f.attrs.items())
@@ -349,7 +433,7 @@ def read_results(path: str | os.PathLike, verify: bool = True) -> tuple[dict, di
         for k, v in raw_attrs.items():
             if k == "attrs_sha256":
                 continue
-            attrs[k] = v.decode() if isinstance(v, bytes) else v
+            out.attrs[k] = v.decode() if isinstance(v, bytes) else v
         try:
             res = f["results"]
             names = list(res)
@@ -357,18 +441,33 @@ def read_results(path: str | os.PathLike, verify: bool = True) -> tuple[dict, di
             raise CorruptResultsError(f"{path}: group /results: unreadable ({e}) (file is corrupt)") from None
         if checked:
             _verify_attrs(path, res, "/results")
-        order = [str(c) for c in res.attrs.get("columns", [])] or names
+        out.parameters = [_text(p) for p in res.attrs.get("parameters", [])]
+        out.health = [_text(p) for p in res.attrs.get("health", [])]
+        order = [_text(c) for c in res.attrs.get("columns", [])] or names
         for name in order + [n for n in names if n not in order]:
             if name not in res:
                 raise CorruptResultsError(f"{path}: dataset /results/{name}: missing (file is corrupt)")
-            arr = _read_dataset(path, res[name], checked)
+            ds = res[name]
+            arr = _read_dataset(path, ds, checked)
             if arr.dtype.kind in ("O", "S"):
                 arr = np.array([x.decode() if isinstance(x, bytes) else str(x) for x in arr], dtype=object)
-            cols[name] = arr
+            out.columns[name] = arr
+            out.schema[name] = _stored_column(name, ds, arr, name in out.health)
         for gname, g in f.items():
             if gname != "results" and isinstance(g, h5py.Group):
                 if checked:
                     _verify_attrs(path, g, f"/{gname}")
-                extra[gname] = {n: _read_dataset(path, d, checked) for n, d in g.items()
-                                if isinstance(d, h5py.Dataset)}
-    return cols, attrs, extra
+                out.extra[gname], out.extra_schema[gname] = {}, {}
+                for n, d in g.items():
+                    if isinstance(d, h5py.Dataset):
+                        arr = _read_dataset(path, d, checked)
+                        out.extra[gname][n] = arr
+                        out.extra_schema[gname][n] = _stored_column(n, d, np.asarray(arr))
+    return out
+
+
+def read_results(path: str | os.PathLike, verify: bool = True) -> tuple[dict, dict, dict]:
+    """Read a results file: ``(columns, attrs, extra_groups)``, columns with their stored dtypes and strings decoded
+    (see :func:`read_file`, which also returns the declaration)."""
+    r = read_file(path, verify)
+    return r.columns, r.attrs, r.extra

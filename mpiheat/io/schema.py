@@ -36,12 +36,16 @@ class Column:
         dimensionless numbers, ``"s"`` for wall-clock seconds, ``""`` for text and flags.
     description : str
         One line for ``inspect``, the README column table and the dataset's ``description`` attribute.
+    health : bool, optional
+        A health column of a solve (residual, convergence, positivity, ...): ``inspect`` summarises these (the file
+        lists them in the ``/results`` attribute ``health``).
     """
 
     name: str
     dtype: str
     units: str
     description: str
+    health: bool = False
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
