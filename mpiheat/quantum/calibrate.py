@@ -20,7 +20,9 @@ from scipy.optimize import brentq
 from mpiheat.numerics.fits import fit_power_law
 from mpiheat.quantum.operators.pauli import pauli_sweep
 from mpiheat.quantum.operators.spectrum import Spectrum, box_spectrum
-from mpiheat.quantum.solvers.steadystate import steadystate
+from mpiheat.quantum.problem import QuantumProblem
+from mpiheat.quantum.solvers.base import SolverOptions
+from mpiheat.quantum.solvers.steadystate import steady_state
 
 #: Default high-temperature range of the power-law fit kappa^q ~ T^beta.
 BETA_RANGE = (100.0, 1000.0)
@@ -33,7 +35,7 @@ def _spectrum(spectrum_or_levels, mass: float = 1.0, length: float = 1.0) -> Spe
 
 
 def kappa_quantum(spectrum_or_levels, T, *, gamma: float, eta: float, omega_c: float = 1.0, delta: float = 1e-4,
-                  equation: str = "pauli", **steady_kw):
+                  equation: str = "pauli", backend: str = "scipy", options: SolverOptions | None = None, comm=None):
     """Quantum linear-response conductance ``kappa(T) = J / (delta T)`` at ``T_L,R = T (1 +- delta/2)``.
 
     Parameters
@@ -47,7 +49,9 @@ def kappa_quantum(spectrum_or_levels, T, *, gamma: float, eta: float, omega_c: f
     delta : float
         Relative temperature difference (1e-4 is in the linear regime to ~1e-9 relative).
     equation : str
-        ``"pauli"`` (vectorised over T) or any :func:`steadystate` equation (one solve per T).
+        ``"pauli"`` (vectorised over T) or any :func:`mpiheat.quantum.steady_state` equation (one solve per T).
+    backend, options, comm
+        Passed to :func:`mpiheat.quantum.steady_state` (not used by ``"pauli"``).
 
     Returns
     -------
@@ -62,8 +66,9 @@ def kappa_quantum(spectrum_or_levels, T, *, gamma: float, eta: float, omega_c: f
     if equation == "pauli":
         _, JL, _ = pauli_sweep(spec, TL, TR, gamma=gamma, eta=eta, omega_c=omega_c)
     else:
-        JL = np.array([steadystate(spec, a, b, gamma=gamma, eta=eta, omega_c=omega_c, equation=equation,
-                                   **steady_kw).J_L for a, b in zip(np.ravel(TL), np.ravel(TR))]).reshape(T.shape)
+        JL = np.array([steady_state(QuantumProblem(spec, a, b, gamma=gamma, eta=eta, omega_c=omega_c),
+                                    equation=equation, backend=backend, options=options, comm=comm).J_L
+                       for a, b in zip(np.ravel(TL), np.ravel(TR))]).reshape(T.shape)
     kappa = JL / (delta * T)
     return float(kappa) if np.ndim(kappa) == 0 else kappa
 

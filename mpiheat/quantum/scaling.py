@@ -17,7 +17,9 @@ import numpy as np
 from mpiheat.numerics.fits import PowerLawFit, fit_power_law  # noqa: F401  fit_power_law: TEMPORARY re-export (issue 11)
 from mpiheat.quantum.operators.observables import expect_P_R
 from mpiheat.quantum.operators.spectrum import box_spectrum
-from mpiheat.quantum.solvers.steadystate import steadystate
+from mpiheat.quantum.problem import QuantumProblem
+from mpiheat.quantum.solvers.base import SolverOptions
+from mpiheat.quantum.solvers.steadystate import steady_state
 
 __all__ = ["QuantumScaling", "length_scaled", "quantum_length_scaling"]
 
@@ -58,7 +60,8 @@ def length_scaled(length: float, T_L: float, T_R: float, gamma: float, eta: floa
 
 def quantum_length_scaling(lengths: Sequence[float], T_L: float, T_R: float, *, gamma: float, eta: float,
                            levels: int, omega_c: float = 1.0, mass: float = 1.0, equation: str = "pauli",
-                           scale_gamma: bool = True, **solver_kw) -> QuantumScaling:
+                           scale_gamma: bool = True, backend: str = "scipy", options: SolverOptions | None = None,
+                           comm=None) -> QuantumScaling:
     """Quantum heat current and ``<P_R>`` versus L with ``T -> T / L^2`` and ``gamma -> gamma L^(4 + 2 eta)``
     (:func:`length_scaled` with L_ref = 1).
 
@@ -67,7 +70,7 @@ def quantum_length_scaling(lengths: Sequence[float], T_L: float, T_R: float, *, 
     lengths : sequence of float
         Box lengths L (T_L, T_R, gamma are the values at L = 1).
     equation : {"pauli", "lindblad", "redfield"}
-        Passed to :func:`mpiheat.quantum.solvers.steadystate.steadystate` with ``solver_kw``.
+        Passed to :func:`mpiheat.quantum.steady_state` with ``backend``, ``options`` and ``comm``.
     scale_gamma : bool
         Apply ``gamma L^(4 + 2 eta)`` (expected exponent -4); without it the exponent is ``-8 - 2 eta``.
 
@@ -84,8 +87,8 @@ def quantum_length_scaling(lengths: Sequence[float], T_L: float, T_R: float, *, 
     PR = np.empty_like(L)
     for k, length in enumerate(L):
         sp = box_spectrum(levels, mass=mass, length=float(length))
-        ss = steadystate(sp, TL[k], TR[k], gamma=float(g[k]), eta=eta, omega_c=omega_c, equation=equation,
-                         **solver_kw)
+        ss = steady_state(QuantumProblem(sp, TL[k], TR[k], gamma=float(g[k]), eta=eta, omega_c=omega_c),
+                          equation=equation, backend=backend, options=options, comm=comm)
         J[k] = ss.J_L
         PR[k] = expect_P_R(sp, ss.rho)
     return QuantumScaling(L=L, gamma=g, T_L=TL, T_R=TR, J=J, P_R=PR, fit_J=fit_power_law(L, J),
