@@ -52,8 +52,10 @@ def test_linear_response_limit():
 
 def test_power_law_beta_and_prediction():
     """Fit on [100, 1000] (11 log-spaced points); the law predicts kappa at T between the fit nodes to 1.5 %."""
-    assert BETA_RANGE == (100.0, 1000.0)
     beta, A, dev = power_law(-2.25)
+    # the default range is the documented [100, 1000] (SPEC §3): the same fit as with the range given explicitly
+    assert (beta, A, dev) == power_law(-2.25, (100.0, 1000.0)) and BETA_RANGE == (100.0, 1000.0)
+    assert power_law(-2.25, (10.0, 100.0))[0] != beta
     assert beta == pytest.approx(0.5019, abs=2e-4)
     assert dev < 0.015
     for T in (140.0, 450.0, 800.0):

@@ -5,10 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+import tomllib
 
 import pytest
 
-from mpiheat.config import JobError, dump_toml, load_job, parse_job
+from mpiheat.config import JobError, dump_toml
+from mpiheat.kinds import load_job, parse_job
+from mpiheat.startup import check_environment
 
 GOOD = """
 [job]
@@ -40,7 +43,9 @@ def test_good_job_is_typed(tmp_path):
     # The resolved TOML round-trips to the same configuration.
     again = parse_job(cfg.to_toml(), "resolved.toml")
     assert again.identity() == cfg.identity()
-    assert isinstance(dump_toml({"a": {"b": [1, 2.5, "x", True]}}), str)
+    # The writer's output reads back as the same tables (types included: int, float, str, bool, nested lists).
+    tables = {"a": {"b": [1, 2.5, "x", True], "c": "q\"uote\\", "d": 1e-300, "e": {"f": [[1, 2], [3]]}}}
+    assert tomllib.loads(dump_toml(tables)) == tables
 
 
 def test_linear_response_points(tmp_path):
@@ -52,10 +57,13 @@ def test_linear_response_points(tmp_path):
 
 
 def test_overrides_and_output(tmp_path):
-    cfg = parse_job(good(tmp_path), "x.toml", ["classical.collisions=5000", "bath.model=maxwell"],
+    cfg = parse_job(good(tmp_path), "x.toml", ["classical.collisions=5000", "bath.variable=speed"],
                     output=str(tmp_path / "o.h5"))
-    assert cfg.classical.collisions == 5000 and cfg.bath.model == "maxwell"
+    assert cfg.classical.collisions == 5000 and cfg.bath.variable == "speed"
     assert cfg.job.output.endswith("o.h5")
+    # A kind's own rule is checked with the job, not when the sweep is built: a steps sweep needs MCMC baths.
+    with pytest.raises(JobError, match=r"x.toml: \[bath\] steps: a sweep over it needs model = \"mcmc\""):
+        parse_job(good(tmp_path), "x.toml", ["bath.model=maxwell"])
 
 
 BAD = [
@@ -91,8 +99,14 @@ def test_bad_jobs_name_file_key_problem(tmp_path, old, new, key, words):
 
 
 def test_missing_output_folder_and_file(tmp_path):
-    with pytest.raises(JobError, match=r"\[job\] output: folder .* does not exist"):
-        parse_job(GOOD.format(out=tmp_path / "nope" / "r.h5"), "x.toml")
+    # Job validation is pure; the folder is a start-up check of the command line.
+    cfg = parse_job(GOOD.format(out=tmp_path / "nope" / "r.h5"), "x.toml")
+    with pytest.raises(JobError, match=r"^x.toml: \[job\] output: folder .* does not exist$"):
+        check_environment(cfg)
+    (tmp_path / "dir.h5").mkdir()
+    with pytest.raises(JobError, match=r"\[job\] output: .*dir.h5' is a folder"):
+        check_environment(parse_job(good(tmp_path), "x.toml", output=str(tmp_path / "dir.h5")))
+    check_environment(parse_job(good(tmp_path), "x.toml"))  # a good job passes
     with pytest.raises(JobError, match="no such file"):
         load_job(tmp_path / "missing.toml")
     with pytest.raises(JobError, match=r"--set: classical: expected section.key"):

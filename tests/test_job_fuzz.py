@@ -10,7 +10,8 @@ import sys
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mpiheat.config import SECTIONS, JobError, dump_toml, parse_job
+from mpiheat.config import SECTIONS, JobError, dump_toml
+from mpiheat.kinds import parse_job
 from mpiheat.resources import check_memory, estimate
 
 KEYS = {name: [f.name for f in cls.__dataclass_fields__.values()] for name, cls in SECTIONS.items()}

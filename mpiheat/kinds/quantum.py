@@ -7,7 +7,26 @@ import math
 import numpy as np
 
 from mpiheat.config import JobConfig, JobError
-from mpiheat.kinds.sweep import point_value, product_points
+from mpiheat.io.schema import Column
+from mpiheat.kinds.base import (
+    JobKind,
+    agree_input,
+    point_value,
+    require_kappa_classical,
+    require_temperatures,
+    temperature_axes,
+)
+from mpiheat.kinds.columns import KAPPA_COLUMN, REDFIELD_CHECK, STEADY_STATE
+
+#: Columns every quantum point adds to the steady state's.
+POINT_COLUMNS = (
+    Column("gamma", "f8", "1", "bath coupling strength gamma (calibrated: kappa^q(T_cal) = kappa^c(T_cal))"),
+    Column("P_R", "f8", "1", "<P_R>: expectation of the right-wall coupling operator in the steady state"),
+    Column("participation_ratio", "f8", "1", "participation ratio of the steady state's position density (one "
+                                             "particle)"),
+    Column("top_weight", "f8", "1", "Boltzmann weight exp(-(E_top - E_0)/T) of the top kept level at the hotter "
+                                    "bath temperature (truncation safe when << 1)"),
+)
 
 
 def model_spectrum(cfg: JobConfig, levels: int, length: float, comm=None):
@@ -85,6 +104,32 @@ def top_weight_problem(weight: float, tol: float, levels: int, T_max: float, how
             f"max_top_weight")
 
 
+def top_weight(spectrum, T: float) -> float:
+    """Boltzmann weight ``exp(-(E_top - E_0)/T)`` of the top kept level: the truncation is safe when it is << 1."""
+    return math.exp(-(spectrum.E[-1] - spectrum.E[0]) / T)
+
+
+def check_top_weight_up_front(cfg: JobConfig) -> None:
+    """Refuse, before any eigensolve, a truncation whose top-level weight certainly exceeds max_top_weight."""
+    q, t = cfg.quantum, cfg.temperatures
+    if t.T is not None:
+        temps = [T * (1 + t.delta / 2) for T in t.T.values]
+    elif t.T_L is not None and t.T_R is not None:
+        temps = [t.T_L, *t.T_R.values]
+    else:
+        return  # reported elsewhere
+    if q.gamma == "calibrate":
+        temps.append(q.T_cal)
+    T_max = max(temps)
+    for length in cfg.system.length.values:
+        for levels in q.levels.values:
+            gap, exact = predicted_top_gap(levels, cfg.system.masses, length)
+            problem = top_weight_problem(math.exp(-gap / T_max), q.max_top_weight, levels, T_max,
+                                         "exact box levels" if exact else "Weyl estimate, checked before the run")
+            if problem:
+                raise JobError(cfg.source, "[quantum] max_top_weight", problem)
+
+
 class QuantumContext:
     """Per-group caches: spectra by (levels, length), calibrated gamma by (levels, length, eta)."""
 
@@ -105,53 +150,92 @@ class QuantumContext:
             return float(q.gamma)
         key = (levels, length, eta)
         if key not in self.gammas:
-            from mpiheat.quantum.calibrate import kappa_quantum
+            from mpiheat.quantum.calibrate import calibrate_gamma
 
-            # J^q is exactly proportional to gamma, so one linear-response solve at gamma = 1 calibrates.
-            k1 = kappa_quantum(self.spectrum(levels, length), q.T_cal, gamma=1.0, eta=eta, omega_c=q.omega_c)
-            self.gammas[key] = kappa_classical(self.cfg, q.T_cal, length) / float(k1)
+            self.gammas[key] = calibrate_gamma(eta, q.T_cal, kappa_target=kappa_classical(self.cfg, q.T_cal, length),
+                                               levels=self.spectrum(levels, length), omega_c=q.omega_c)
         return self.gammas[key]
 
 
 def kappa_classical(cfg: JobConfig, T: float, length: float) -> float:
-    """Classical linear-response conductance the quantum model is calibrated to (Eq. 12 for one particle)."""
+    """The classical kappa^c(T) the quantum model is calibrated to: ``[quantum] kappa_classical`` if given, else the
+    Maxwell-bath Eq. 12 for one particle (the classical-quantum comparison lives here, in the kinds layer)."""
     if cfg.quantum.kappa_classical is not None:
         return float(cfg.quantum.kappa_classical)
-    from mpiheat.classical.analytic import maxwell_kappa
+    from mpiheat.classical import maxwell_kappa
 
     return float(maxwell_kappa(T, cfg.system.masses[0], length))
 
 
+#: ``[quantum] solver`` (the job file's words) -> the formulation of ``steady_state``.
+SOLVERS = {"auto": "auto", "ksp": "linear", "eps": "eigen"}
+
+
+def solver_options(cfg: JobConfig):
+    """The job's solver settings as the physics' :class:`~mpiheat.quantum.SolverOptions`."""
+    from mpiheat.quantum import SolverOptions
+
+    q = cfg.quantum
+    return SolverOptions(tol=q.tol, petsc_options=cfg.petsc.options or None, redfield_check=q.redfield_eigs)
+
+
 def observables(spectrum, rho) -> dict:
-    """<P_R> and the participation ratio (one particle); empty when the model has no position representation."""
-    try:
-        from mpiheat.quantum.operators.observables import expect_P_R, participation_ratio
-    except ImportError:
-        return {}
+    """<P_R>, and the participation ratio where the model has a position representation (one particle)."""
+    from mpiheat.quantum.operators.observables import expect_P_R, participation_ratio
+
     out = {"P_R": float(expect_P_R(spectrum, rho))}
     if spectrum.meta.get("model") == "box":
         out["participation_ratio"] = float(participation_ratio(rho, spectrum.meta["length"]))
     return out
 
 
-class QuantumKind:
-    def axes(self, cfg: JobConfig) -> dict:
-        return {"equation": cfg.quantum.equation, "levels": cfg.quantum.levels, "length": cfg.system.length,
-                "eta": cfg.quantum.eta}
+class QuantumKind(JobKind):
+    name = "quantum"
+    sections = frozenset({"job", "system", "temperatures", "quantum", "parallel", "petsc"})
 
-    def plan(self, cfg: JobConfig) -> list[dict]:
-        return product_points(cfg, self.axes(cfg))
-
-    def ranks_per_point(self, cfg: JobConfig, size: int) -> int:
+    @classmethod
+    def validate(cls, cfg: JobConfig) -> None:
+        require_temperatures(cfg)
+        require_kappa_classical(cfg)
         q = cfg.quantum
+        big = max(q.levels.values)
+        if q.redfield_eigs == "dense" and "redfield" in q.equation.values and big > 60:
+            # the dense check assembles the N^2 x N^2 generator (Redfield.assemble refuses N > 60)
+            raise JobError(cfg.source, "[quantum] redfield_eigs", f"\"dense\" assembles the N^2 x N^2 generator and "
+                           f"is limited to N <= 60, got N = {big}; use \"cluster\" or \"auto\"")
+        check_top_weight_up_front(cfg)
+
+    @classmethod
+    def sweep_axes(cls, cfg: JobConfig) -> list[tuple[str, int]]:
+        q = cfg.quantum
+        return [("[quantum] equation", len(q.equation)), ("[quantum] levels", len(q.levels)),
+                ("[system] length", len(cfg.system.length)), ("[quantum] eta", len(q.eta))] + temperature_axes(cfg)
+
+    def axes(self) -> dict:
+        q = self.cfg.quantum
+        return {"equation": q.equation, "levels": q.levels, "length": self.cfg.system.length, "eta": q.eta}
+
+    def result_columns(self) -> list[Column]:
+        cols = list(STEADY_STATE) + [c for c in POINT_COLUMNS
+                                     if c.name != "participation_ratio" or len(self.cfg.system.masses) == 1]
+        if self.cfg.linear_response:
+            cols.append(KAPPA_COLUMN)
+        if "redfield" in self.cfg.quantum.equation.values:
+            cols += REDFIELD_CHECK
+        return cols
+
+    def default_ranks_per_point(self, size: int) -> int:
+        q = self.cfg.quantum
         if set(q.equation.values) == {"pauli"} or q.backend == "scipy":
             return 1
         # Large operators are shared by all ranks; small ones are faster one per rank.
         return size if max(q.levels.values) >= 150 or q.backend == "petsc" and size > 1 else 1
 
-    def prepare(self, cfg: JobConfig, comm):
-        from mpiheat.driver.runner import agree
+    def uses_petsc(self) -> bool:
+        return self.cfg.quantum.backend == "petsc"
 
+    def prepare(self, comm):
+        cfg = self.cfg
         ctx = QuantumContext(cfg)
         # Every spectrum the sweep needs, solved now by all ranks together (collective: every rank is here), then the
         # exact top-weight check; a refusal is a JobError on every rank (exit 2, one line, no results written).
@@ -164,45 +248,44 @@ class QuantumKind:
                     ctx.spectra[key] = model_spectrum(cfg, int(levels), float(length), comm=comm)
 
                 def check(spec=ctx.spectra[key], levels=int(levels)):
-                    w = math.exp(-(spec.E[-1] - spec.E[0]) / T_max)
+                    w = top_weight(spec, T_max)
                     problem = top_weight_problem(w, tol, levels, T_max, "computed spectrum")
                     if problem:
                         raise JobError(cfg.source, "[quantum] max_top_weight", problem)
 
-                agree(comm, check)
+                agree_input(comm, check)
         return ctx
 
-    def compute(self, cfg: JobConfig, ctx: QuantumContext, point: dict, index: int, comm) -> dict:
-        from mpiheat.quantum.solvers.steadystate import steadystate
+    def compute(self, ctx: QuantumContext, point: dict, index: int, comm) -> dict:
+        from mpiheat.quantum import QuantumProblem, steady_state
 
-        q = cfg.quantum
+        q = self.cfg.quantum
         levels = int(point_value(point, "levels", q.levels))
-        length = float(point_value(point, "length", cfg.system.length))
+        length = float(point_value(point, "length", self.cfg.system.length))
         eta = float(point_value(point, "eta", q.eta))
         equation = point_value(point, "equation", q.equation)
         spec = ctx.spectrum(levels, length)
         gamma = ctx.gamma(levels, length, eta)
-        backend = q.backend
-        if backend == "auto":
-            backend = "petsc" if comm.Get_size() > 1 else "scipy"
-        ss = steadystate(spec, point["T_L"], point["T_R"], gamma=gamma, eta=eta, omega_c=q.omega_c,
-                         equation=equation, backend=backend, solver=q.solver, comm=comm,
-                         petsc_options=cfg.petsc.options or None, tol=q.tol,
-                         redfield_eigs=q.redfield_eigs)
+        problem = QuantumProblem(spec, point["T_L"], point["T_R"], gamma=gamma, eta=eta, omega_c=q.omega_c)
+        # backend "auto" is resolved once, by the physics (PETSc when comm has more than one rank)
+        ss = steady_state(problem, equation=equation, backend=q.backend, solver=SOLVERS[q.solver], comm=comm,
+                          options=solver_options(self.cfg))
         cols = ss.as_columns()
         # Redfield reports its physicality check apart; other equations have no check (same columns for every row)
         cols.setdefault("seconds_solve", cols["seconds"])
         cols.setdefault("seconds_check", 0.0)
+        if equation == "redfield":
+            cols["physicality_checked"] = True
         cols["gamma"] = gamma
         cols.update(observables(spec, ss.rho))
         # Weight of the top level at the hotter temperature: the truncation is safe when this is << 1.
-        T_max = max(point["T_L"], point["T_R"])
-        cols["top_weight"] = math.exp(-(spec.E[-1] - spec.E[0]) / T_max)
+        cols["top_weight"] = top_weight(spec, max(point["T_L"], point["T_R"]))
         if "T" in point:
             cols["kappa"] = cols["J"] / (point["T_L"] - point["T_R"])
-        return cols
+        return self.row(cols)
 
-    def finish(self, cfg: JobConfig, ctx: QuantumContext, columns: dict, complete: bool):
+    def finish(self, ctx: QuantumContext, columns: dict, complete: bool):
+        cfg = self.cfg
         attrs = {"equation": ",".join(cfg.quantum.equation.values)}
         g = np.asarray([x for x in columns.get("gamma", []) if x is not None], dtype=float)
         g = g[np.isfinite(g)] if g.size else g
@@ -215,10 +298,8 @@ class QuantumKind:
         attrs["spectrum_levels"] = levels
         return attrs, extra
 
-    def summary(self, cfg: JobConfig, columns: dict) -> list[str]:
+    def summary_columns(self) -> list[str]:
+        have = {c.name for c in self.columns()}
         names = ["T", "T_L", "T_R", "levels", "length", "eta", "J", "kappa", "J_mismatch", "residual",
                  "rho_min_eig", "converged", "max_real_eig", "unphysical", "P_R", "seconds_solve", "seconds_check"]
-        return [n for n in names if n in columns]
-
-
-KIND = QuantumKind()
+        return [n for n in names if n in have]
