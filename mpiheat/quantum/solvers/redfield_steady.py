@@ -34,7 +34,7 @@ from mpiheat.numerics.parallel import get_comm
 from mpiheat.quantum.operators.constraint import constrain_dense, constrain_product, constrained_rhs
 from mpiheat.quantum.operators.lindblad import real_to_rho, rho_to_real
 from mpiheat.quantum.operators.redfield import RedfieldGenerator
-from mpiheat.quantum.solvers.base import SolverOptions, SteadyState
+from mpiheat.quantum.solvers.base import SolverOptions, SteadyState, scipy_reason
 from mpiheat.quantum.solvers.redfield_eigs import max_real_eigenvalue
 
 log = logging.getLogger(__name__)
@@ -176,11 +176,5 @@ def solve_redfield(gen: RedfieldGenerator, *, backend: str = "scipy", options: S
         x, info = compat.bicgstab(A, b, x0=x0, rtol=options.tol, atol=0.0, maxiter=maxiter, M=Minv, callback=cb)
     if info != 0:
         log.warning("Redfield %s did not converge: info=%d after %d iterations", options.krylov, info, count[0])
-    return _finish(gen, x, converged=_legacy_reason(info), iterations=count[0], method=f"redfield-{options.krylov}",
+    return _finish(gen, x, converged=scipy_reason(info), iterations=count[0], method=f"redfield-{options.krylov}",
                    backend="scipy", **fin)
-
-
-def _legacy_reason(info: int) -> str:
-    # TEMPORARY (issue 11): the goldens of fig6 still hold these strings; switched to scipy_reason (the one
-    # vocabulary) together with their regeneration by H-kinds.
-    return "converged" if info == 0 else (f"maxiter({info})" if info > 0 else f"breakdown({info})")
