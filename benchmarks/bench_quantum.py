@@ -61,7 +61,7 @@ T_L, T_R = 1000.0, 1.0
 FORMULATION = {"ksp": "linear", "eps": "eigen"}
 
 
-def steadystate(spec, T_L, T_R, *, gamma, eta, equation, backend="scipy", solver="auto", comm=None, **options):
+def solve_ss(spec, T_L, T_R, *, gamma, eta, equation, backend="scipy", solver="auto", comm=None, **options):
     """One steady state through the public front end (``solver``: "ksp" / "eps" / "auto")."""
     return steady_state(QuantumProblem(spec, T_L, T_R, gamma=gamma, eta=eta), equation=equation, backend=backend,
                         solver=FORMULATION.get(solver, solver), comm=comm, options=SolverOptions(**options))
@@ -97,14 +97,14 @@ def worker(N: int, solver: str, gamma: float) -> None:
     from mpi4py import MPI
 
     comm = MPI.COMM_WORLD
-    steadystate(box_spectrum(4), T_L, T_R, gamma=gamma, eta=ETA, equation="lindblad", backend="petsc",
+    solve_ss(box_spectrum(4), T_L, T_R, gamma=gamma, eta=ETA, equation="lindblad", backend="petsc",
                 solver=solver, comm=comm)  # warm-up: imports, PETSc initialisation
     base = rss_mb("VmRSS")
     reset_peak_rss()
     comm.Barrier()
     t0 = time.perf_counter()
     spec = box_spectrum(N)
-    r = steadystate(spec, T_L, T_R, gamma=gamma, eta=ETA, equation="lindblad", backend="petsc", solver=solver,
+    r = solve_ss(spec, T_L, T_R, gamma=gamma, eta=ETA, equation="lindblad", backend="petsc", solver=solver,
                     comm=comm)
     dt = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
     rss = comm.gather(maxrss_mb(), root=0)
@@ -119,11 +119,11 @@ def worker(N: int, solver: str, gamma: float) -> None:
 def mem_worker(N: int, method: str, gamma: float) -> None:
     """One process: ``pauli`` or ``scipy`` (Lindblad) steady state at N; prints time and N-dependent peak memory."""
     equation, backend = ("pauli", "scipy") if method == "pauli" else ("lindblad", "scipy")
-    steadystate(box_spectrum(4), T_L, T_R, gamma=gamma, eta=ETA, equation=equation, backend=backend)  # warm-up
+    solve_ss(box_spectrum(4), T_L, T_R, gamma=gamma, eta=ETA, equation=equation, backend=backend)  # warm-up
     base = rss_mb("VmRSS")
     reset_peak_rss()
     t0 = time.perf_counter()
-    r = steadystate(box_spectrum(N), T_L, T_R, gamma=gamma, eta=ETA, equation=equation, backend=backend)
+    r = solve_ss(box_spectrum(N), T_L, T_R, gamma=gamma, eta=ETA, equation=equation, backend=backend)
     dt = time.perf_counter() - t0
     print("RESULT" + json.dumps({"seconds": dt, "mem_mb": [rss_mb("VmHWM") - base], "base_mb": [base], "J": r.J_L,
                                  "residual": r.residual, "method": r.method}))
@@ -172,7 +172,7 @@ def qutip_end_to_end(qutip, N: int, gamma: float) -> list[dict]:
     rho = qutip.steadystate(qutip.Qobj(np.diag(spec.E)), c_ops).full()
     t_q = time.perf_counter() - t0
     JL, _ = heat_currents(spec, rho, T_L, T_R, gamma=gamma, eta=ETA)
-    t_o, o = best_of(lambda: steadystate(spec, T_L, T_R, gamma=gamma, eta=ETA, equation="lindblad"), 3)
+    t_o, o = best_of(lambda: solve_ss(spec, T_L, T_R, gamma=gamma, eta=ETA, equation="lindblad"), 3)
     return [{"case": "qutip-end-to-end", "N": N, "ranks": 1, "seconds": t_q, "J": JL, "rel_err": abs(JL / J_ref - 1),
              "c_ops": len(c_ops), "note": "c_ops per bath and Bohr frequency, qutip.steadystate(H, c_ops)"},
             {"case": "scipy-end-to-end", "N": N, "ranks": 1, "seconds": t_o, "J": o.J_L,
@@ -231,11 +231,11 @@ def main() -> None:
     for N in args.sizes:
         spec = box_spectrum(N)
         J_ref = float(pauli_sweep(spec, T_L, T_R, gamma=gamma, eta=ETA)[1])
-        t, r = best_of(lambda spec=spec: steadystate(spec, T_L, T_R, gamma=gamma, eta=ETA, equation="lindblad",
+        t, r = best_of(lambda spec=spec: solve_ss(spec, T_L, T_R, gamma=gamma, eta=ETA, equation="lindblad",
                                                       backend="scipy"), args.repeat)
         rows.append({"case": "scipy", "N": N, "ranks": 1, "seconds": t, "J": r.J_L, "rel_err": abs(r.J_L / J_ref - 1),
                      "residual": r.residual, "method": r.method})
-        t, r = best_of(lambda spec=spec: steadystate(spec, T_L, T_R, gamma=gamma, eta=ETA, equation="lindblad",
+        t, r = best_of(lambda spec=spec: solve_ss(spec, T_L, T_R, gamma=gamma, eta=ETA, equation="lindblad",
                                                       backend="scipy", reduce=False), args.repeat)
         rows.append({"case": "scipy-full", "N": N, "ranks": 1, "seconds": t, "J": r.J_L,
                      "rel_err": abs(r.J_L / J_ref - 1), "residual": r.residual, "method": r.method})
