@@ -17,9 +17,11 @@ class Checked(dict):
     """A dict of columns / attributes / groups of one file whose missing keys raise :class:`AnalysisInputError`
     naming the file (a figure script given the results of another job gets one clear line, not a KeyError)."""
 
-    def __init__(self, data, path: str, what: str):
+    def __init__(self, data, path: str, what: str, schema: dict | None = None, parameters: list | None = None):
         super().__init__(data)
         self.path, self.what = path, what
+        self.schema = schema or {}  # name -> declared Column (units, description) as stored in the file
+        self.parameters = list(parameters or [])  # the sweep's parameter columns, as the file declares them
 
     def __getitem__(self, key):
         try:
@@ -38,12 +40,13 @@ def load(path: str) -> tuple[dict, dict, dict]:
     Raises :class:`AnalysisInputError` (one line) for a missing, foreign, malformed or corrupt file.
     """
     from mpiheat.inspect import InspectError, check_layout
-    from mpiheat.io import read_results
+    from mpiheat.io import read_file
 
     _loaded.append(path)
     try:
         check_layout(path)
-        cols, attrs, extra = read_results(path)
+        stored = read_file(path)
+        cols, attrs, extra = stored.columns, stored.attrs, stored.extra
     except InspectError as e:
         raise AnalysisInputError(str(e)) from None
     except Exception as e:  # checksum mismatch (CorruptResultsError), HDF5 errors: one line whatever the cause
@@ -57,7 +60,8 @@ def load(path: str) -> tuple[dict, dict, dict]:
     if not done.all():
         print(f"warning: {path}: only {done.sum()}/{done.size} points finished; plotting those")
     extra = Checked({k: Checked(v, path, f"dataset in /{k}") for k, v in extra.items()}, path, "group")
-    return (Checked({k: np.asarray(v)[done] for k, v in cols.items()}, path, "results column"),
+    return (Checked({k: np.asarray(v)[done] for k, v in cols.items()}, path, "results column", stored.schema,
+                    stored.parameters),
             Checked(attrs, path, "attribute"), extra)
 
 
@@ -109,6 +113,30 @@ def groups(cols: dict, keys: list[str]) -> list[tuple[tuple, np.ndarray]]:
     return out
 
 
+def curve_keys(cols: dict, x: str) -> list[str]:
+    """The swept parameter columns of a results file other than ``x``: one curve per combination of them.
+
+    Parameter names come from the kinds' declaration (:data:`mpiheat.kinds.columns.PARAMETERS`), so a sweep over any
+    declared axis (``levels``, ``equation``, ``eta``, ``length``, ``steps``, ``proposal``, ...) splits the curves.
+    """
+    from mpiheat.kinds.columns import PARAMETERS
+
+    declared = getattr(cols, "parameters", None) or list(PARAMETERS)  # older files do not list their parameters
+    return [k for k in declared if k in cols and k not in (x, "T", "T_L", "T_R")]
+
+
+def axis_label(cols: dict, name: str, symbol: str) -> str:
+    """``symbol [units]`` with the units the file declares for column ``name`` (just ``symbol`` when it has none)."""
+    col = getattr(cols, "schema", {}).get(name)
+    units = getattr(col, "units", "") if col is not None else ""
+    return f"{symbol} [{units}]" if units and units != "1" else symbol
+
+
+def curve_label(combo: tuple, keys: list[str]) -> str:
+    """``"levels = 80, equation = lindblad"`` for one curve."""
+    return ", ".join(f"{k} = {v}" for k, v in zip(keys, combo))
+
+
 def save(fig, out_dir: str, name: str) -> list[str]:
     """Save ``fig`` as PNG and PDF in ``out_dir``; returns the paths."""
     os.makedirs(out_dir, exist_ok=True)
@@ -152,6 +180,22 @@ def max_positive_slope(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         return 0.0, float("nan")
     k = int(np.nanargmax(rel))
     return float(rel[k]), float(0.5 * (x[k] + x[k + 1]))
+
+
+def max_positive_rise(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """Largest positive slope dy/dx between consecutive points sorted by x: ``(slope, x midpoint, slope / |y|)``.
+
+    Returns (0.0, nan, 0.0) when y never rises with x.
+    """
+    o = np.argsort(x)
+    x, y = np.asarray(x, float)[o], np.asarray(y, float)[o]
+    if np.any(np.diff(x) == 0):
+        raise ValueError("max_positive_rise needs one curve: repeated x values (select one parameter set first)")
+    dy = np.diff(y) / np.diff(x)
+    if dy.size == 0 or np.nanmax(dy) <= 0:
+        return 0.0, float("nan"), 0.0
+    k = int(np.nanargmax(dy))
+    return float(dy[k]), float(0.5 * (x[k] + x[k + 1])), float(dy[k] / max(abs(y[k]), abs(y[k + 1])))
 
 
 def default_chain(cols: dict, steps: int = 1000, proposal: float = 1.0) -> np.ndarray:

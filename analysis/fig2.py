@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from analysis.common import groups, load, mpl, run_main, save, single_input_main
+from analysis.common import axis_label, curve_keys, groups, load, mpl, run_main, save, single_input_main
 from mpiheat.classical.analytic import maxwell_current
 
 DEFAULT = (1000, 1.0)
@@ -19,7 +19,7 @@ def plot(path: str, out_dir: str) -> list[str]:
     fig, ax = plt.subplots(figsize=(5, 3.8))
     T = np.logspace(np.log10(cols["T_R"].min()), np.log10(cols["T_R"].max()), 400)
     ax.plot(T, maxwell_current(T_L, T, 1.0, 1.0), "k-", lw=1.2, label="Maxwell, Eq. (4)")
-    combos = groups(cols, ["steps", "proposal"])
+    combos = groups(cols, curve_keys(cols, "T_R"))
     TR = np.unique(cols["T_R"])
     if len(combos) > 1:
         lo = np.full(TR.size, np.inf)
@@ -38,8 +38,8 @@ def plot(path: str, out_dir: str) -> list[str]:
     ax.errorbar(cols["T_R"][m][o], cols["J"][m][o], yerr=cols["J_err"][m][o], fmt="^", ms=4, color="tab:blue",
                 label="MCMC (steps = 1000, c = 1)" if main else "MCMC")
     ax.set_xscale("log")
-    ax.set_xlabel(r"$T_R$")
-    ax.set_ylabel(r"$J^c$")
+    ax.set_xlabel(axis_label(cols, "T_R", r"$T_R$"))
+    ax.set_ylabel(axis_label(cols, "J", r"$J^c$"))
     ax.set_title(rf"$T_L = {T_L:g}$, $m = L = 1$", fontsize=9)
     ax.legend(fontsize=8, frameon=False)
     paths = save(fig, out_dir, "fig2_classical")

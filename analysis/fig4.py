@@ -1,7 +1,9 @@
 """Fig. 4: J^q vs T_R at T_L = 1000 for N = 80, 100, 120 with the classical curves; inset kappa(T).
 
-Also prints the NDTR verdict as numbers: the largest positive relative slope (dJ/dT_R)/J of each quantum curve
-(0 means J^q never rises with T_R) and of the classical curves.
+Also prints the NDTR verdict as numbers for each quantum curve (one per combination of the swept parameters:
+``levels``, and ``equation`` etc. when swept) and the classical curve: the largest positive slope dJ/dT_R, where
+(T_R), and the largest relative slope (dJ/dT_R)/J (0 means J never rises with T_R). Expected for the Letter's
+parameters: dJ/dT_R ~ 0.030 at T_R ~ 9 for N >= 80 (a rise of ~1e-5 of J).
 """
 
 from __future__ import annotations
@@ -10,16 +12,39 @@ import sys
 
 import numpy as np
 
-from analysis.common import default_chain, groups, load, max_positive_slope, mpl, run_main, save
+from analysis.common import (
+    axis_label,
+    curve_keys,
+    curve_label,
+    default_chain,
+    groups,
+    load,
+    max_positive_rise,
+    max_positive_slope,
+    mpl,
+    run_main,
+    save,
+)
 from mpiheat.classical.analytic import maxwell_current, maxwell_kappa
 
 
+def rise_text(x, y) -> str:
+    """One line: the largest dJ/dT_R with its T_R, and the largest (dJ/dT_R)/J with its T_R."""
+    slope, at, _ = max_positive_rise(x, y)
+    rel, at_rel = max_positive_slope(x, y)
+    if slope == 0:
+        return "monotonic (no NDTR)"
+    return (f"largest rise dJ/dT_R = {slope:.4g} at T_R = {at:.4g}; largest (dJ/dT_R)/J = {rel:.3e} at "
+            f"T_R = {at_rel:.4g}")
+
+
 def ndtr_report(cols: dict) -> list[str]:
+    """One line per quantum curve (each combination of the swept parameters)."""
+    keys = curve_keys(cols, "T_R")
     out = []
-    for combo, m in groups(cols, ["levels"]):
-        s, x = max_positive_slope(cols["T_R"][m], cols["J"][m])
-        mono = "monotonic (no NDTR)" if s == 0 else f"largest rise (dJ/dT_R)/J = {s:.3e} at T_R = {x:.4g}"
-        out.append(f"N = {combo[0] if combo else '?'}: J^q(T_R) {mono}; J at smallest T_R = "
+    for combo, m in groups(cols, keys):
+        name = curve_label(combo, keys) or "J^q"
+        out.append(f"{name}: J^q(T_R) {rise_text(cols['T_R'][m], cols['J'][m])}; J at smallest T_R = "
                    f"{cols['J'][m][np.argmin(cols['T_R'][m])]:.6g}")
     return out
 
@@ -31,11 +56,14 @@ def plot(quantum: str, kappa: str | None, classical: str | None, classical_kappa
     T_L = float(np.unique(cols["T_L"])[0])
     fig, ax = plt.subplots(figsize=(5.5, 4))
     styles = {80: ("s", "olive"), 100: ("o", "red"), 120: ("x", "navy")}
-    for combo, m in groups(cols, ["levels"]):
-        N = int(combo[0]) if combo else int(attrs.get("spectrum_levels", 0))
+    keys = curve_keys(cols, "T_R")
+    for combo, m in groups(cols, keys):
+        values = dict(zip(keys, combo))
+        N = int(values.get("levels", attrs.get("spectrum_levels", 0)))
         mk, col = styles.get(N, ("d", None))
         o = np.argsort(cols["T_R"][m])
-        ax.plot(cols["T_R"][m][o], cols["J"][m][o], mk, ms=4, mfc="none", color=col, label=f"quantum, N = {N}")
+        label = "quantum, " + (curve_label(combo, keys).replace("levels", "N") if keys else f"N = {N}")
+        ax.plot(cols["T_R"][m][o], cols["J"][m][o], mk, ms=4, mfc="none", color=col, label=label)
     T = np.logspace(np.log10(cols["T_R"].min()), np.log10(cols["T_R"].max()), 300)
     ax.plot(T, maxwell_current(T_L, T), "k--", lw=1, label="classical Maxwell, Eq. (4)")
     if classical:
@@ -45,8 +73,8 @@ def plot(quantum: str, kappa: str | None, classical: str | None, classical_kappa
         ax.errorbar(c["T_R"][sel][o], c["J"][sel][o], yerr=c["J_err"][sel][o], fmt="^", ms=4, color="tab:blue",
                     label="classical MCMC")
     ax.set_xscale("log")
-    ax.set_xlabel("$T_R$")
-    ax.set_ylabel("$J$")
+    ax.set_xlabel(axis_label(cols, "T_R", "$T_R$"))
+    ax.set_ylabel(axis_label(cols, "J", "$J$"))
     ax.legend(fontsize=7, frameon=False, loc="lower left")
     if kappa:
         k, _, _ = load(kappa)
@@ -67,8 +95,7 @@ def plot(quantum: str, kappa: str | None, classical: str | None, classical_kappa
     if classical:
         c, _, _ = load(classical)
         sel = default_chain(c)
-        s, x = max_positive_slope(c["T_R"][sel], c["J"][sel])
-        print(f"classical MCMC: largest rise (dJ/dT_R)/J = {s:.3e} at T_R = {x:.4g} (NDTR when > 0)")
+        print(f"classical MCMC: J(T_R) {rise_text(c['T_R'][sel], c['J'][sel])} (NDTR when > 0)")
     return paths
 
 

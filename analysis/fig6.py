@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-from analysis.common import load, mpl, run_main, save
+from analysis.common import axis_label, load, mpl, run_main, save
 
 
 def _split(cols):
@@ -58,13 +58,14 @@ def plot(path: str, kappa: str | None, out_dir: str) -> list[str]:
         o = np.argsort(cols["T_R"][m])
         b.plot(cols["T_R"][m][o], cols["J"][m][o], mk, ms=4, mfc="none", color=c, label=lab)
     b.set_xscale("log")
-    b.set_xlabel("$T_R$")
-    b.set_ylabel("$J^q$")
+    b.set_xlabel(axis_label(cols, "T_R", "$T_R$"))
+    b.set_ylabel(axis_label(cols, "J", "$J^q$"))
     b.legend(fontsize=8, frameon=False)
     r = _compare(cols, "T_R")
     if r:
         print(f"J(T_R): max |J_Redfield - J_Lindblad| / max |J_Lindblad| = {r[0]:.3e}; "
               f"Redfield points flagged unphysical: {r[1]}\n  Redfield physicality: {r[2]}")
+    k: dict = {}  # no kappa file: plain axis labels
     if kappa:
         k, _, _ = load(kappa)
         for e, m in _split(k).items():
@@ -75,9 +76,10 @@ def plot(path: str, kappa: str | None, out_dir: str) -> list[str]:
         if r:
             print(f"kappa(T): max |k_Redfield - k_Lindblad| / max |k_Lindblad| = {r[0]:.3e}; unphysical points: {r[1]}"
                   f"\n  Redfield physicality: {r[2]}")
-    a.set_xlabel("$T$")
-    a.set_ylabel(r"$\kappa^q$")
-    a.legend(fontsize=8, frameon=False)
+    a.set_xlabel(axis_label(k, "T", "$T$"))
+    a.set_ylabel(axis_label(k, "kappa", r"$\kappa^q$"))
+    if kappa:
+        a.legend(fontsize=8, frameon=False)
     paths = save(fig, out_dir, "fig6_redfield")
     plt.close(fig)
     return paths

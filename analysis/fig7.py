@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from analysis.common import load, mpl, run_main, save, single_input_main
+from analysis.common import axis_label, load, mpl, run_main, save, single_input_main
 
 
 def plot(path: str, out_dir: str) -> list[str]:
@@ -17,8 +17,8 @@ def plot(path: str, out_dir: str) -> list[str]:
     ax.plot(cols["T_R"][o], cols["P_R"][o], "o", ms=4, mfc="none", color="red")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("$T_R$")
-    ax.set_ylabel(r"$\langle P_R\rangle$")
+    ax.set_xlabel(axis_label(cols, "T_R", "$T_R$"))
+    ax.set_ylabel(axis_label(cols, "P_R", r"$\langle P_R\rangle$"))
     if "participation_ratio" in cols:
         ins = ax.inset_axes([0.55, 0.15, 0.4, 0.4])
         ins.plot(cols["T_R"][o], cols["participation_ratio"][o], ".", ms=3, color="navy")

@@ -31,10 +31,11 @@ def keys_table(kind_names: Iterable[str]) -> str:
 
 def columns_table(kinds: Mapping[str, Iterable]) -> str:
     """Markdown table of every results column a kind can write: ``{kind: [Column, ...]}`` -> kind, column, dtype,
-    units, meaning (one row per kind and column)."""
-    rows = ["| kind | column | dtype | units | meaning |", "|---|---|---|---|---|"]
+    units, health (a solver-health column, summarised by ``inspect``), meaning (one row per kind and column)."""
+    rows = ["| kind | column | dtype | units | health | meaning |", "|---|---|---|---|---|---|"]
     for kind, cols in kinds.items():
         for c in cols:
             units = f"`{c.units}`" if c.units else ""
-            rows.append(f"| {kind} | `{c.name}` | {c.dtype} | {units} | {_cell(c.description)} |")
+            health = "yes" if getattr(c, "health", False) else ""
+            rows.append(f"| {kind} | `{c.name}` | {c.dtype} | {units} | {health} | {_cell(c.description)} |")
     return "\n".join(rows)

@@ -18,8 +18,9 @@ CURVE_T = np.logspace(-1, 3, 41)
 COLUMNS = (
     Column("gamma", "f8", "1", "coupling that makes kappa^q(T_cal) = kappa^c(T_cal) (Eq. 12)"),
     Column("beta", "f8", "1", "exponent of the fit kappa^q ~ T^beta on [calibrate] beta_range (11 log-spaced T)"),
-    Column("beta_fit_max_dev", "f8", "1", "largest relative deviation of kappa^q from that power law in the range"),
-    Column("top_weight", "f8", "1", "Boltzmann weight exp(-(E_top - E_0)/T_cal) of the top kept level"),
+    Column("beta_fit_max_dev", "f8", "1",
+           "largest relative deviation of kappa^q from that power law in the range", health=True),
+    Column("top_weight", "f8", "1", "Boltzmann weight exp(-(E_top - E_0)/T_cal) of the top kept level", health=True),
 )
 
 #: Datasets of the ``/kappa_curves`` group (complete runs).

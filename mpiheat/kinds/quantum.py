@@ -21,11 +21,11 @@ from mpiheat.kinds.columns import KAPPA_COLUMN, REDFIELD_CHECK, STEADY_STATE
 #: Columns every quantum point adds to the steady state's.
 POINT_COLUMNS = (
     Column("gamma", "f8", "1", "bath coupling strength gamma (calibrated: kappa^q(T_cal) = kappa^c(T_cal))"),
-    Column("P_R", "f8", "1", "<P_R>: expectation of the right-wall coupling operator in the steady state"),
+    Column("P_R", "f8", "1/L^3", "<P_R>: expectation of the right-wall coupling operator in the steady state"),
     Column("participation_ratio", "f8", "1", "participation ratio of the steady state's position density (one "
                                              "particle)"),
     Column("top_weight", "f8", "1", "Boltzmann weight exp(-(E_top - E_0)/T) of the top kept level at the hotter "
-                                    "bath temperature (truncation safe when << 1)"),
+                                    "bath temperature (truncation safe when << 1)", health=True),
 )
 
 
@@ -102,6 +102,13 @@ def top_weight_problem(weight: float, tol: float, levels: int, T_max: float, how
     return (f"truncation N = {levels} too small: top-level Boltzmann weight exp(-(E_top - E_0)/T) = {weight:.3g} "
             f"at T = {T_max:.6g} ({how}) exceeds max_top_weight = {tol:.3g}; raise [quantum] levels or, knowingly, "
             f"max_top_weight")
+
+#: Datasets of the ``/spectrum`` group.
+SPECTRUM_COLUMNS = (
+    Column("E", "f8", "hbar^2/(m L^2)", "kept energy levels of the largest truncation, ascending"),
+    Column("P_L", "f8", "1/L^3", "matrix elements <i|P_L|j> of the left-wall coupling operator"),
+    Column("P_R", "f8", "1/L^3", "matrix elements <i|P_R|j> of the right-wall coupling operator"),
+)
 
 
 def top_weight(spectrum, T: float) -> float:
@@ -297,6 +304,10 @@ class QuantumKind(JobKind):
         extra = {"spectrum": {"E": spec.E, "P_L": spec.P_L, "P_R": spec.P_R}}
         attrs["spectrum_levels"] = levels
         return attrs, extra
+
+    def extra_columns(self) -> dict[str, list[Column]]:
+        """Declared datasets of ``/spectrum`` (the largest truncation's levels and coupling operators)."""
+        return {"spectrum": list(SPECTRUM_COLUMNS)}
 
     def summary_columns(self) -> list[str]:
         have = {c.name for c in self.columns()}

@@ -41,7 +41,7 @@ QUANTUM_COLUMNS = (
     Column("lambda_1_im", "f8", RATE, "Im lambda_1"),
     Column("lambda_exc_re", "f8", RATE, "Re lambda_exc, slowest excited mode"),
     Column("decay_rate_fit", "f8", RATE, "-d ln D/dt fitted on the late-time trace distance"),
-    Column("max_trace_error", "f8", "1", "max_t |Tr rho(t) - 1| along the trajectory"),
+    Column("max_trace_error", "f8", "1", "max_t |Tr rho(t) - 1| along the trajectory", health=True),
     Column("final_distance", "f8", "1", "trace distance to rho_ss at the last time"),
     Column("method", "str", "", "time stepping: expm (dense) | blocks (exact Lindblad block path)"),
 )

@@ -28,8 +28,8 @@ QUANTUM_COLUMNS = (
     Column("J", "f8", CURRENT, "quantum heat current J_L (scipy steady state)"),
     Column("J_err", "f8", CURRENT, "0: the steady state is exact (kept for a uniform current column set)"),
     Column("J_R", "f8", CURRENT, "quantum heat current into the cold bath"),
-    Column("P_R", "f8", "1", "<P_R> in the steady state"),
-    Column("residual", "f8", "1", "residual of the steady-state equation"),
+    Column("P_R", "f8", "1/L^3", "<P_R> in the steady state"),
+    Column("residual", "f8", "1", "residual of the steady-state equation", health=True),
     J_MAXWELL,
 )
 CLASSICAL_COLUMNS = (
