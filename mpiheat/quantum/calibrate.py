@@ -73,7 +73,7 @@ def kappa_quantum(spectrum_or_levels, T, *, gamma: float, eta: float, omega_c: f
     return float(kappa) if np.ndim(kappa) == 0 else kappa
 
 
-def calibrate_gamma(eta: float, T_cal: float, *, kappa_target: float | None = None, levels: int | Spectrum = 100,
+def calibrate_gamma(eta: float, T_cal: float, *, kappa_target: float, levels: int | Spectrum = 100,
                     mass: float = 1.0, length: float = 1.0, omega_c: float = 1.0, delta: float = 1e-4) -> float:
     """Coupling gamma that makes ``kappa^q(T_cal) = kappa_target`` (one Pauli solve; J^q is linear in gamma).
 
@@ -96,10 +96,6 @@ def calibrate_gamma(eta: float, T_cal: float, *, kappa_target: float | None = No
         gamma. With ``T_cal = 1000``, ``levels = 100``, kappa_target = Eq. 12 and eta = 0, -0.5, ..., -3 this gives
         the Letter's Fig. 3 table.
     """
-    if kappa_target is None:
-        # TEMPORARY (issue 11 transition): Eq. 12 for callers not yet passing the target; removed once the kinds
-        # pass kappa_target (see notes/redesign.md). Same expression and bits as mpiheat.classical.maxwell_kappa.
-        kappa_target = float(np.sqrt(T_cal / (2.0 * np.pi * mass)) / length)
     if not (np.isfinite(kappa_target) and kappa_target > 0):
         raise ValueError(f"kappa_target must be a positive finite number, got {kappa_target!r}")
     spec = _spectrum(levels, mass=mass, length=length)

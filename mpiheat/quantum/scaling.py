@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mpiheat.numerics.fits import PowerLawFit, fit_power_law  # noqa: F401  fit_power_law: TEMPORARY re-export (issue 11)
+from mpiheat.numerics.fits import PowerLawFit, fit_power_law
 from mpiheat.quantum.operators.observables import expect_P_R
 from mpiheat.quantum.operators.spectrum import box_spectrum
 from mpiheat.quantum.problem import QuantumProblem
