@@ -123,6 +123,8 @@ class Results(Mapping):
 
         def grid(values, over):
             values = np.asarray(values)
+            if not over:  # a constant (e.g. T_L of a bias sweep): a scalar coordinate
+                return values[0]
             sel = [dims.index(d) for d in over]
             out_shape = tuple(shape[i] for i in sel)
             fill = values[0] if values.dtype.kind in "OUSb" else (

@@ -1,10 +1,10 @@
 """Command line: ``[mpirun -n P] python -m mpiheat.run JOB.toml [--set sec.key=value] [--output PATH] [-- PETSc]``,
 and the ``mpiheat`` console script (``mpiheat run JOB.toml ...``, ``mpiheat inspect RESULT.h5``).
 
-The CLI reads and validates the job (:mod:`mpiheat.config`), does the start-up checks on this machine (the output
-can be written, PETSc is importable when the job asks for it, the memory estimate fits), looks the job's kind up
-(:mod:`mpiheat.kinds`), hands the bound kind to the driver (:func:`mpiheat.driver.runner.run_sweep`) and maps the
-driver's errors to exit codes and one-line messages:
+The CLI reads and validates the job (:func:`mpiheat.kinds.load_job`), does the start-up checks on this machine
+(:mod:`mpiheat.startup`: the output can be written, PETSc is importable when the job asks for it; the memory estimate
+fits), binds the job's kind (:func:`mpiheat.kinds.build`), hands the bound kind to the driver
+(:func:`mpiheat.driver.runner.run_sweep`) and maps the driver's errors to exit codes and one-line messages:
 
 Exit codes: 0 success; 2 bad job file or option, output in use by another run, or a corrupt results file to resume
 (one line; nothing written); 1 runtime failure (unwritable output or full disk: one line, every rank exits 1, the
@@ -87,6 +87,16 @@ def _split_petsc(argv: list[str]) -> tuple[list[str], list[str]]:
     return argv, []
 
 
+def plain_output_unless_terminal(stream=None) -> None:
+    """No terminal codes in batch logs: numba wraps its error and warning messages in ANSI codes (``\\x1b[1m ...
+    \\x1b[0m``, whatever its colour scheme) whenever colorama is importable; unless ``stream`` (stderr) is a terminal,
+    switch that off before numba is imported (``NUMBA_DISABLE_ERROR_MESSAGE_HIGHLIGHTING``; a value set by the user
+    wins). mpiheat's own progress bar is drawn on terminals only, plain lines otherwise."""
+    stream = sys.stderr if stream is None else stream
+    if not (hasattr(stream, "isatty") and stream.isatty()):
+        os.environ.setdefault("NUMBA_DISABLE_ERROR_MESSAGE_HIGHLIGHTING", "1")
+
+
 def setup_logging(rank: int, size: int, verbose: bool) -> None:
     """Plain-text log lines on stderr (``[mpiheat rank/size] LEVEL message``): no colours or other terminal codes,
     so batch logs stay clean; rank 0 logs info, other ranks warnings (everything at debug with ``verbose``)."""
@@ -103,78 +113,19 @@ def setup_logging(rank: int, size: int, verbose: bool) -> None:
 # Start-up checks (environment probes; the job file itself is validated by mpiheat.config)
 
 
-def _short(s: str, limit: int = 300) -> str:
-    return s if len(s) <= limit else s[: limit - 3] + "..."
-
-
-def output_problem(path: str) -> str | None:
-    """Why ``path`` cannot be written as a results file on this machine (None when it can): the folder is missing or
-    not writable, the path is a folder, the name exceeds NAME_MAX or the path PATH_MAX, or it holds a NUL byte."""
-    if "\0" in path:
-        return "contains a NUL character"
-    try:
-        raw = os.fsencode(path)
-    except UnicodeError:
-        return "cannot be encoded for the file system"
-    folder = os.path.dirname(os.path.abspath(path)) or "."
-    if not os.path.isdir(folder):
-        return f"folder {_short(folder)} does not exist"
-    if not os.access(folder, os.W_OK):
-        return f"folder {_short(folder)} is not writable"
-    if os.path.isdir(path):
-        return f"{_short(path)} is a folder"
-    try:
-        name_max = os.pathconf(folder, "PC_NAME_MAX")
-        path_max = os.pathconf(folder, "PC_PATH_MAX")
-    except (OSError, ValueError):
-        name_max, path_max = 255, 4096
-    base = os.path.basename(raw)
-    if len(base) > name_max:
-        return f"file name is {len(base)} bytes long; the file system allows at most {name_max}"
-    full = os.path.join(os.fsencode(folder), base)
-    if len(full) + 16 > path_max:  # + room for the ".lock" / ".<hex>.tmp" siblings
-        return f"path is {len(full)} bytes long; at most {path_max - 16} are allowed here (PATH_MAX {path_max})"
-    return None
-
-
-def _needs_petsc(cfg) -> bool:
-    kind = cfg.job.kind
-    quantum = kind in ("quantum", "calibrate", "scaling") or (
-        kind == "relaxation" and cfg.relaxation.model == "quantum")
-    return quantum and cfg.quantum.backend == "petsc"
-
-
 def startup_checks(cfg) -> None:
     """Checks of this machine before MPI start-up and any heavy import; raises ``JobError`` (one line, exit 2).
 
-    * the output can be created: its folder exists and is writable, it is not a folder, its name fits;
-    * petsc4py and slepc4py are importable when the job asks for ``backend = "petsc"``;
+    * the output can be created: its folder exists and is writable, it is not a folder, its name fits the file
+      system, and petsc4py/slepc4py are importable when the job asks for the PETSc backend
+      (:func:`mpiheat.startup.check_environment`);
     * the estimated peak memory per rank fits what a rank may use (:func:`mpiheat.resources.check_memory`).
     """
-    from mpiheat.config import JobError
-
-    if cfg.job.output is not None:
-        problem = output_problem(cfg.job.output)
-        if problem:
-            raise JobError(cfg.source, "[job] output", problem)
-    if _needs_petsc(cfg):
-        try:
-            import petsc4py  # noqa: F401
-            import slepc4py  # noqa: F401
-        except ImportError:
-            raise JobError(cfg.source, "[quantum] backend",
-                           "\"petsc\" requested but petsc4py/slepc4py cannot be imported") from None
     from mpiheat.resources import check_memory
+    from mpiheat.startup import check_environment
 
+    check_environment(cfg)
     check_memory(cfg)  # peak memory per rank vs what a rank may use; world size from the launcher's environment
-
-
-def bind_kind(cfg):
-    """The job's kind bound to ``cfg`` (``mpiheat.kinds.build``), or None while only the old kinds exist."""
-    import mpiheat.kinds as kinds
-
-    build = getattr(kinds, "build", None)
-    return build(cfg) if build is not None else None
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -194,6 +145,7 @@ def run_main(argv: list[str] | None = None) -> int:
     from mpiheat.driver.signals import STOP
 
     STOP.install()  # no-op when already installed at start-up (python -m mpiheat.run)
+    plain_output_unless_terminal()
     _startup_delay_hook()
     try:
         return _main(argv)
@@ -275,7 +227,8 @@ def _main(argv: list[str] | None) -> int:
     except SystemExit as e:  # --help
         return int(e.code or 0)
 
-    from mpiheat.config import JobError, load_job
+    from mpiheat.config import JobError
+    from mpiheat.kinds import load_job
 
     # Validate before MPI start-up work or any heavy import: bad input fails fast, on every rank alike.
     try:
@@ -337,23 +290,18 @@ def _run(cfg, args, petsc_args, comm, log) -> int:
     kind = None
     try:
         from mpiheat.config import JobError
+        from mpiheat.driver.runner import run_sweep
+        from mpiheat.kinds import build
 
         try:
-            kind = bind_kind(cfg)
+            kind = build(cfg)
         except JobError as e:  # every rank binds the same job alike: the error is raised by all of them
             e.collective = True
             raise
         if rank == 0:
             log.info("job %s (kind %s) on %d rank(s) -> %s", cfg.source, cfg.job.kind, size, cfg.job.output)
-        if kind is not None:
-            from mpiheat.driver.runner import run_sweep
-
-            columns = run_sweep(kind, comm, output=cfg.job.output, restart=args.restart, progress=progress,
-                                checkpoint_interval=cfg.job.checkpoint_interval, attrs={"job": cfg.to_toml()})
-        else:  # TEMPORARY (issue 11): the old kinds, until mpiheat.kinds.build exists
-            from mpiheat.driver.runner import run_job
-
-            columns = run_job(cfg, comm, restart=args.restart, progress=progress)
+        columns = run_sweep(kind, comm, output=cfg.job.output, restart=args.restart, progress=progress,
+                            checkpoint_interval=cfg.job.checkpoint_interval, attrs={"job": cfg.to_toml()})
     except BaseException as e:
         code = exit_code(e)
         if isinstance(e, KeyboardInterrupt):
@@ -384,12 +332,7 @@ def _run(cfg, args, petsc_args, comm, log) -> int:
     if rank == 0 and not args.quiet:
         from mpiheat.io.table import format_table
 
-        if kind is not None:
-            names = kind.summary_columns()
-        else:
-            from mpiheat.kinds import get_kind
-
-            names = get_kind(cfg.job.kind).summary(cfg, columns)
+        names = kind.summary_columns()
         try:
             print(f"# mpiheat {cfg.job.kind}: {cfg.source} -> {cfg.job.output} ({size} rank(s), "
                   f"{time.time() - t0:.1f} s)")

@@ -104,9 +104,10 @@ def describe(path: str, max_rows: int = 200, show_job: bool = True) -> str:
     if described:
         out.append("\n## columns (units: code units, hbar = k_B = 1; \"1\" dimensionless, \"s\" seconds)")
         width = max(len(c.name) for c in described)
+        uwidth = max(len(c.units) + 2 if c.units else 0 for c in described)
         for c in described:
             units = f"[{c.units}]" if c.units else ""
-            out.append(f"{c.name.ljust(width)}  {c.dtype:4}  {units}  {c.description}".rstrip())
+            out.append(f"{c.name.ljust(width)}  {c.dtype:4}  {units.ljust(uwidth)}  {c.description}".rstrip())
     if extra:
         out.append("\n## groups: " + ", ".join(f"/{g} ({', '.join(d)})" for g, d in extra.items()))
     out.append("\n## results")

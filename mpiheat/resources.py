@@ -191,12 +191,11 @@ def memory_available() -> tuple[int | None, str]:
 
 
 def _ranks_per_point(cfg: JobConfig, size: int) -> int:
-    """Ranks sharing one point, as :func:`mpiheat.driver.runner.resolve_ranks_per_point` will choose them (clamped to
-    the run's size here: a value that does not divide it is refused by the driver after start-up)."""
-    from mpiheat.driver.runner import requested_ranks_per_point
-    from mpiheat.kinds import get_kind
+    """Ranks sharing one point, as the bound kind will choose them (clamped to the run's size here: a value that does
+    not divide it is refused by the kind after start-up)."""
+    from mpiheat.kinds import build
 
-    return max(1, min(requested_ranks_per_point(get_kind(cfg.job.kind), cfg, size), size))
+    return max(1, min(build(cfg).requested_ranks_per_point(size), size))
 
 
 def two_particle_basis(levels: int, masses) -> int:
@@ -312,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m mpiheat.resources JOB.toml [--set k=v] [--ranks P]``: print the estimate (and limit) of a job."""
     import argparse
 
-    from mpiheat.config import load_job
+    from mpiheat.kinds import load_job
 
     p = argparse.ArgumentParser(prog="python -m mpiheat.resources", description=main.__doc__)
     p.add_argument("job", help="job file (TOML)")
@@ -320,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ranks", type=int, default=None, help="MPI ranks (default: from the launcher environment)")
     args = p.parse_args(argv)
     try:
-        cfg = load_job(args.job, args.set, check_output=False)
+        cfg = load_job(args.job, args.set)  # validation only: the output is not checked here
         size = args.ranks or world_size_from_env()
         est = estimate(cfg, size)
         print(f"{cfg.source}: estimated peak memory per rank {fmt_bytes(est.total)} on {size} rank(s) "

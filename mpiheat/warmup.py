@@ -48,17 +48,17 @@ class _SelfComm:
 
 
 def _first_point(cfg) -> dict:
-    from mpiheat.kinds import get_kind
+    from mpiheat.kinds import build
 
-    points = get_kind(cfg.job.kind).plan(cfg)
+    points = build(cfg).points()
     return points[0] if points else {}
 
 
 def _md_task(cfg, point: dict, masses: tuple) -> Callable[[], None]:
     def run() -> None:
         from mpiheat.classical.md import run_md
+        from mpiheat.kinds.base import point_value
         from mpiheat.kinds.classical import bath_from
-        from mpiheat.kinds.sweep import point_value
 
         length = float(point_value(point, "length", cfg.system.length))
         T_L, T_R = float(point.get("T_L", 1.0)), float(point.get("T_R", 1.0))
@@ -158,10 +158,14 @@ def main(argv: list[str] | None = None) -> int:
         args, count = _parse(argv)
     except SystemExit as e:  # argparse: usage error (2) or --help (0)
         return int(e.code or 0)
-    from mpiheat.config import JobError, load_job
+    from mpiheat.cli import plain_output_unless_terminal
+    from mpiheat.config import JobError
+    from mpiheat.kinds import load_job
+
+    plain_output_unless_terminal()  # numba's messages in the Slurm log: no terminal codes
 
     try:
-        cfg = load_job(args.job, args.set, args.output, check_output=False)
+        cfg = load_job(args.job, args.set, args.output)  # validation only: no start-up checks of the output
     except JobError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -26,9 +26,10 @@ def numeric_columns(path):
 
 
 def assert_identical(a, b):
-    """Same columns, same values (NaN equal to NaN)."""
+    """Same columns, same dtypes, same values (NaN equal to NaN)."""
     assert set(a) == set(b)
     for k in a:
+        assert np.asarray(a[k]).dtype == np.asarray(b[k]).dtype, (k, np.asarray(a[k]).dtype, np.asarray(b[k]).dtype)
         x, y = np.asarray(a[k]), np.asarray(b[k])
         assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), k
 
