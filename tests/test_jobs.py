@@ -171,3 +171,105 @@ classical = "transfer"
     np.testing.assert_allclose(attrs["exponent_J_classical"], -4.0, atol=1e-9)
     # and the MCMC current differs from Maxwell there (the check is not the Eq. 4 one in disguise)
     assert np.all(np.abs(cols["J_classical"] / cols["J_maxwell"] - 1) > 0.05)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The bound kinds (issue 11): declared rows, the [parallel] layout rules, validation up front, exact grouping.
+
+MIXED = """
+[job]
+kind = "quantum"
+output = "{out}"
+[temperatures]
+T_L = 50.0
+T_R = [1.0, 10.0]
+[quantum]
+levels = 8
+gamma = 0.01
+equation = ["lindblad", "redfield"]
+max_top_weight = 1
+"""
+
+
+def _bound(text, tmp_path):
+    from mpiheat.kinds import build, parse_job
+
+    return build(parse_job(text.format(out=tmp_path / "r.h5"), "t.toml"))
+
+
+def test_rows_are_the_declared_columns_with_declared_fills(tmp_path):
+    """A Lindblad row of a Lindblad/Redfield sweep does not claim a physicality verdict: physicality_checked is
+    False and the Redfield-only columns hold their declared fills; Redfield rows carry the check."""
+    from mpi4py import MPI
+
+    kind = _bound(MIXED, tmp_path)
+    cols = kind.columns()
+    params = kind.parameter_names()
+    assert params == ["T_L", "T_R", "equation"] and [c.name for c in cols][:3] == params
+    declared = {c.name: c for c in cols if c.name not in params}
+    ctx = kind.prepare(MPI.COMM_SELF)
+    for i, p in enumerate(kind.points()):
+        row = kind.compute(ctx, p, i, MPI.COMM_SELF)
+        assert list(row) == list(declared)  # exactly the declared result columns, in file order
+        for name, v in row.items():
+            assert declared[name].array([v]).dtype.kind == {"f8": "f", "i8": "i", "bool": "b", "str": "O"}[
+                declared[name].dtype]
+        if p["equation"] == "redfield":
+            assert row["physicality_checked"] is True and row["eig_method"] == "dense"
+            assert np.isfinite(row["max_real_eig"]) and row["max_real_eig"] < 0 and row["unphysical"] is False
+        else:
+            assert row["physicality_checked"] is False and np.isnan(row["max_real_eig"]) and row["eig_method"] == ""
+    with pytest.raises(RuntimeError, match="undeclared"):
+        kind.row({"J": 1.0, "bogus": 2.0})
+
+
+def test_parallel_layout_rules(tmp_path):
+    """[parallel]: ranks_per_point wins, then layout (points: 1, matrix: all), then the kind's own choice; a value
+    that does not divide the world is refused with the key named."""
+    from mpiheat.config import JobError
+
+    base = MIXED.replace("max_top_weight = 1", "max_top_weight = 1\nbackend = \"petsc\"")
+    assert _bound(base, tmp_path).ranks_per_point(4) == 4  # petsc on > 1 rank: the kind shares the operator
+    assert _bound(base.replace('backend = "petsc"', 'backend = "scipy"'), tmp_path).ranks_per_point(4) == 1
+    assert _bound(base + "[parallel]\nlayout = \"points\"\n", tmp_path).ranks_per_point(4) == 1
+    assert _bound(base + "[parallel]\nlayout = \"matrix\"\n", tmp_path).ranks_per_point(3) == 3
+    assert _bound(base + "[parallel]\nranks_per_point = 2\n", tmp_path).ranks_per_point(4) == 2
+    kind = _bound(base + "[parallel]\nranks_per_point = 3\n", tmp_path)
+    assert kind.requested_ranks_per_point(4) == 3
+    with pytest.raises(JobError, match=r"^t.toml: \[parallel\] ranks_per_point: 3 does not divide the 4 MPI ranks"):
+        kind.ranks_per_point(4)
+
+
+def test_kind_rules_are_checked_with_the_job(tmp_path):
+    """Rules that used to fail only when the sweep was built (or in prepare) now fail at validation, same text."""
+    from mpiheat.config import JobError
+    from mpiheat.kinds import parse_job
+
+    out = tmp_path / "r.h5"
+    bad = [
+        ('[job]\nkind = "relaxation"\noutput = "{out}"\n[relaxation]\nmodel = "classical"\n[temperatures]\nT_L = 2\n'
+         'T_R = [1]\n', "[temperatures] T", "needs a list of bath temperatures T"),
+        ('[job]\nkind = "calibrate"\noutput = "{out}"\n[system]\nparticles = 2\n', "[system] particles",
+         "is for one particle"),
+        ('[job]\nkind = "classical"\noutput = "{out}"\n[bath]\nproposal = [1, 2]\n[temperatures]\nT_L = 2\nT_R = [1]\n',
+         "[bath] proposal", "needs model = \"mcmc\""),
+    ]
+    for text, key, words in bad:
+        with pytest.raises(JobError) as e:
+            parse_job(text.format(out=out), "k.toml")
+        assert str(e.value).startswith(f"k.toml: {key}: ") and words in str(e.value), str(e.value)
+
+
+def test_scaling_fits_group_by_exact_temperature_pairs(tmp_path):
+    """Two T_R that a numeric key T_L * 1e6 + T_R cannot tell apart (1e-8 apart at T_L = 1000) get two fits."""
+    text = ('[job]\nkind = "scaling"\noutput = "{out}"\n[system]\nlength = [1.0, 2.0]\n[temperatures]\n'
+            'T_L = 1000.0\nT_R = [1.0, 1.00000001]\n[quantum]\nlevels = 30\ngamma = 1.0\nmax_top_weight = 1\n'
+            '[scaling]\nclassical = "none"\n')
+    kind = _bound(text, tmp_path)
+    pts = kind.points()
+    assert len({p["T_L_ref"] * 1e6 + p["T_R_ref"] for p in pts}) == 1  # the old key collides
+    cols = {k: np.array([p[k] for p in pts]) for k in pts[0]}
+    L = cols["length"]
+    cols.update(J=L ** -4.0, P_R=L ** -3.0 * np.where(cols["T_R_ref"] > 1.0, 2.0, 1.0), J_maxwell=L ** -4.0)
+    attrs, _ = kind.finish(None, cols, complete=True)
+    assert attrs["exponent_J_quantum"] == pytest.approx([-4.0, -4.0]) and attrs["exponent_P_R"].shape == (2,)
