@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from mpiheat.config import JobError, parse_bytes, parse_job
+from mpiheat.config import JobError, parse_bytes
+from mpiheat.kinds import parse_job
 from mpiheat.resources import (
     check_memory,
     estimate,

@@ -100,39 +100,3 @@ def columns_table() -> str:
     from mpiheat.config.readme import columns_table as _cols
 
     return _cols(all_columns())
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# TEMPORARY (issue 11 transition): the old unbound interface ``get_kind(name).plan(cfg)`` etc. for the driver, the
-# resources estimate and the warm-up until they use ``build(cfg)``. Removed once nothing calls it.
-
-
-class _Unbound:
-    def __init__(self, name: str):
-        self.name = name
-
-    def plan(self, cfg):
-        return build(cfg).points()
-
-    def ranks_per_point(self, cfg, size):
-        return build(cfg).default_ranks_per_point(size)
-
-    def prepare(self, cfg, comm):
-        kind = build(cfg)
-        return kind, kind.prepare(comm)
-
-    def compute(self, cfg, ctx, point, index, comm):
-        return ctx[0].compute(ctx[1], point, index, comm)
-
-    def finish(self, cfg, ctx, columns, complete):
-        return ctx[0].finish(ctx[1], columns, complete)
-
-    def summary(self, cfg, columns):
-        return [n for n in build(cfg).summary_columns() if n in columns]
-
-
-def get_kind(name: str) -> _Unbound:
-    """Deprecated: use :func:`build`."""
-    if name not in KINDS:
-        raise ValueError(f"unknown job kind {name!r}")
-    return _Unbound(name)
