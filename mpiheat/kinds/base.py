@@ -202,16 +202,10 @@ class JobKind:
         return False
 
 
+
 def agree_input(comm, check) -> None:
     """Run ``check()`` on every rank of ``comm``; a :class:`JobError` raised on any rank is raised on all of them
-    (marked ``collective = True``, so that the caller knows every rank stopped together: exit 2, nothing aborted)."""
-    err = None
-    try:
-        check()
-    except JobError as e:
-        err = e
-    errs = comm.allgather(err) if comm is not None and comm.Get_size() > 1 else [err]
-    err = next((e for e in errs if e is not None), None)
-    if err is not None:
-        err.collective = True
-        raise err
+    (marked ``collective = True``: every rank stops together, exit 2, nothing aborted). The driver's agreement."""
+    from mpiheat.driver.runner import agree
+
+    agree(comm, check, errors=(JobError,))
