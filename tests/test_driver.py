@@ -280,3 +280,29 @@ def test_run_sweep_refuses_another_job_and_undeclared_columns(tmp_path):
 
     with pytest.raises(ValueError, match="undeclared result columns"):
         run_sweep(Sloppy(n=2), output=None, progress=False)
+
+
+def test_git_commit_is_the_packages_own_not_the_working_directorys(tmp_path):
+    """Provenance ``git_commit`` names the commit of the source tree mpiheat is imported from: this checkout's HEAD
+    from any working directory, and ``unknown (mpiheat X)`` for a copy that is not a checkout, even when run inside
+    another git repository."""
+    import shutil
+
+    code = "from mpiheat.io import provenance; print(provenance(1)['git_commit'])"
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    here = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                          env=child_env()).stdout.strip()
+    assert here.removesuffix("-dirty") == head
+    # An installed (non-editable) copy inside some other git repository, run from there: not that repository's commit.
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(git + ["init", "-q"], check=True)
+    subprocess.run(git + ["commit", "-q", "--allow-empty", "-m", "other project"], check=True)
+    copy = repo / "site-packages"
+    shutil.copytree(ROOT / "mpiheat", copy / "mpiheat", ignore=shutil.ignore_patterns("__pycache__"))
+    there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, timeout=60,
+                           env=child_env(PYTHONPATH=str(copy))).stdout.strip()
+    from mpiheat import __version__
+
+    assert there == f"unknown (mpiheat {__version__})"
