@@ -273,3 +273,15 @@ def test_scaling_fits_group_by_exact_temperature_pairs(tmp_path):
     cols.update(J=L ** -4.0, P_R=L ** -3.0 * np.where(cols["T_R_ref"] > 1.0, 2.0, 1.0), J_maxwell=L ** -4.0)
     attrs, _ = kind.finish(None, cols, complete=True)
     assert attrs["exponent_J_quantum"] == pytest.approx([-4.0, -4.0]) and attrs["exponent_P_R"].shape == (2,)
+
+
+def test_relaxation_fit_skips_unreached_points(tmp_path):
+    """tau = -1 (not thermalised within max_moves) is not a time: the tau ~ T^p fit uses the other points only."""
+    text = ('[job]\nkind = "relaxation"\noutput = "{out}"\n[relaxation]\nmodel = "classical"\n[bath]\nmodel = "mcmc"\n'
+            '[temperatures]\nT = [0.01, 0.1, 1.0, 10.0]\n')
+    kind = _bound(text, tmp_path)
+    T = np.array([0.01, 0.1, 1.0, 10.0])
+    attrs, _ = kind.finish(None, {"T": T, "tau": np.array([-1, 400, 40, 4])}, complete=True)
+    assert attrs["power_law_exponent"] == pytest.approx(-1.0, abs=1e-12)
+    attrs, _ = kind.finish(None, {"T": T, "tau": np.array([-1, -1, -1, 4])}, complete=True)
+    assert "power_law_exponent" not in attrs  # one point left: no fit

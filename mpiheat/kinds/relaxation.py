@@ -114,9 +114,13 @@ class RelaxationKind(JobKind):
 
     def finish(self, ctx, columns: dict, complete: bool):
         attrs = {"model": self.cfg.relaxation.model}
-        if complete and self.cfg.relaxation.model == "classical" and len(columns["T"]) >= 2:
+        if complete and self.cfg.relaxation.model == "classical":
             from mpiheat.numerics.fits import fit_power_law
 
-            f = fit_power_law(np.asarray(columns["T"], float), np.asarray(columns["tau"], float))
-            attrs.update(power_law_exponent=f.exponent, power_law_exponent_err=f.stderr)
+            # tau ~ T^p over the temperatures where the bath thermalised (tau = -1: not within max_moves)
+            T, tau = np.asarray(columns["T"], float), np.asarray(columns["tau"], float)
+            ok = tau > 0
+            if ok.sum() >= 2:
+                f = fit_power_law(T[ok], tau[ok])
+                attrs.update(power_law_exponent=f.exponent, power_law_exponent_err=f.stderr)
         return attrs, {}
