@@ -180,14 +180,16 @@ def bath_rates(omega: np.ndarray, T_L: float, T_R: float, *, gamma: float, eta: 
 # ----------------------------------------------------------------------------------------------------------------
 def _group_pairs(tr: Transitions) -> tuple[np.ndarray, np.ndarray]:
     """All ordered pairs (m, n) of transitions within the same group (vectorised)."""
-    g2 = tr.sizes * tr.sizes
-    total = int(g2.sum())
-    grp = np.repeat(np.arange(tr.sizes.shape[0], dtype=np.int64), g2)
-    first = np.repeat(np.cumsum(g2) - g2, g2)
-    t = np.arange(total, dtype=np.int64) - first
-    g = tr.sizes[grp]
-    s = tr.starts[grp]
-    return s + t // g, s + t % g
+    return _pairs_of_groups(tr, 0, tr.sizes.shape[0])
+
+
+def _pair_rates(tr: Transitions, rates: BathRates, m: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(down, up)`` coefficients of same-group transition pairs (m, n): ``sum_a rate_a(w) c_a[m] c_a[n]`` (the
+    one place of this expression: one-shot assembly, block selection and chunks give the same bits)."""
+    gm = tr.group[m]
+    cLL = tr.cL[m] * tr.cL[n]
+    cRR = tr.cR[m] * tr.cR[n]
+    return rates.down_L[gm] * cLL + rates.down_R[gm] * cRR, rates.up_L[gm] * cLL + rates.up_R[gm] * cRR
 
 
 def _first_index_range(N: int, r0: int, r1: int) -> tuple[int, int]:
@@ -218,11 +220,7 @@ def _dissipator_coo(spectrum: Spectrum, tr: Transitions, rates: BathRates, a_ran
     a_lo, a_hi = (0, N - 1) if a_range is None else a_range
     m, n = _group_pairs(tr)
     lo_m, lo_n, hi_m, hi_n = tr.lo[m], tr.lo[n], tr.hi[m], tr.hi[n]
-    gm = tr.group[m]
-    cLL = tr.cL[m] * tr.cL[n]
-    cRR = tr.cR[m] * tr.cR[n]
-    down = rates.down_L[gm] * cLL + rates.down_R[gm] * cRR
-    up = rates.up_L[gm] * cLL + rates.up_R[gm] * cRR
+    down, up = _pair_rates(tr, rates, m, n)
     # anticommutator matrix M = sum down A^T A + up A A^T (diagonal unless levels are degenerate)
     s1 = lo_m == lo_n
     s2 = hi_m == hi_n
@@ -379,11 +377,7 @@ def _block_jumps(tr: Transitions, rates: BathRates, N: int, r0: int, r1: int) ->
     for g0, g1 in _group_runs(tr.sizes, CHUNK_PAIRS):
         m, n = _pairs_of_groups(tr, g0, g1)
         lo_m, lo_n, hi_m, hi_n = tr.lo[m], tr.lo[n], tr.hi[m], tr.hi[n]
-        gm = tr.group[m]
-        cLL = tr.cL[m] * tr.cL[n]
-        cRR = tr.cR[m] * tr.cR[n]
-        down = rates.down_L[gm] * cLL + rates.down_R[gm] * cRR
-        up = rates.up_L[gm] * cLL + rates.up_R[gm] * cRR
+        down, up = _pair_rates(tr, rates, m, n)
         s1 = lo_m == lo_n
         s2 = hi_m == hi_n
         mv[0].append(down[s1])
@@ -429,17 +423,15 @@ def _chunk_dissipator(tr: Transitions, rates: BathRates, jumps: _BlockJumps, N: 
         R, m, n = getattr(jumps, key)
         i0, i1 = np.searchsorted(R, c0 - 1, side="left"), np.searchsorted(R, c1, side="left")
         m, n = m[i0:i1], n[i0:i1]
-        gm = tr.group[m]
-        cLL = tr.cL[m] * tr.cL[n]
-        cRR = tr.cR[m] * tr.cR[n]
+        down, up = _pair_rates(tr, rates, m, n)
         if key == "down":  # A rho A^T takes rho[hi_m, hi_n] -> row (lo_m, lo_n)
-            C.append(rates.down_L[gm] * cLL + rates.down_R[gm] * cRR)
+            C.append(down)
             A.append(tr.lo[m])
             B.append(tr.lo[n])
             Jc.append(tr.hi[m])
             Lc.append(tr.hi[n])
         else:  # A^T rho A takes rho[lo_m, lo_n] -> row (hi_m, hi_n)
-            C.append(rates.up_L[gm] * cLL + rates.up_R[gm] * cRR)
+            C.append(up)
             A.append(tr.hi[m])
             B.append(tr.hi[n])
             Jc.append(tr.lo[m])
