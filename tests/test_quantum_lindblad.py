@@ -354,3 +354,13 @@ def test_scipy_steady_state_unchanged_by_memory_work(key):
         assert got[3].hex() == STORED[key][3]
     else:
         assert np.allclose(got[:3], want[:3], rtol=1e-12, atol=0)
+
+
+def test_front_end_docstring_example_holds():
+    """The example in steady_state's docstring (the public front end) runs and prints what it shows."""
+    import doctest
+
+    import mpiheat.quantum.solvers.steadystate as front
+
+    res = doctest.testmod(front)
+    assert res.attempted >= 3 and res.failed == 0
