@@ -39,6 +39,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))  # plots.py: the machine description shared by the benchmarks
+
+from plots import mem_total_gb  # noqa: E402
 
 from mpiheat.launcher import mpiexec  # noqa: E402
 from mpiheat.numerics.parallel import reset_peak_rss, rss_mb  # noqa: E402
@@ -80,16 +83,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor()
-
-
-def mem_total_gb() -> float:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) / 1024.0**2
-    except OSError:
-        pass
-    return float("nan")
 
 
 def worker(N: int, solver: str, gamma: float) -> None:
