@@ -84,8 +84,9 @@ def run_mpi(n: int, args: list[str], timeout: float = 600, check: bool = True, *
 # The ``slow`` mark (``make test-fast`` = ``-m "not slow"``): whole files and single tests that take more than ~20 s
 # on 2 busy cores (``pytest --durations=40``, 2026-11-26: test_faults' signal cases 39-42 s each, full-disk 27 s + 23 s
 # set-up, second run 36 s; test_driver kill/resume 14-45 s, 1/2/3 ranks 18-70 s; test_warmup's cold compiles into an
-# empty cache 8-34 s; the private Slurm cluster ~100 s). The golden cases take 3-18 s each and stay in test-fast.
-SLOW_FILES = {"test_faults.py", "test_slurm.py", "test_warmup.py"}
+# empty cache 8-34 s; the private Slurm cluster ~100 s; test_job_fuzz's hypothesis runs and CLI batches ~200 s).
+# The golden cases take 3-18 s each and stay in test-fast.
+SLOW_FILES = {"test_faults.py", "test_slurm.py", "test_warmup.py", "test_job_fuzz.py"}
 SLOW_TESTS = {
     "test_driver.py::test_kill_and_resume_is_identical",
     "test_driver.py::test_one_two_three_ranks_bit_identical",
@@ -139,6 +140,21 @@ def write_classical_job(folder: Path, name: str = "job.toml", out: str = "r.h5",
     p = folder / name
     p.write_text(CLASSICAL_JOB.format(out=folder / out, n=n, coll=coll, ckpt=ckpt, seed=seed))
     return p
+
+
+def run_job(folder: Path, tables: dict, name: str = "job.toml", *args: str, timeout: float = 600) -> Path:
+    """Write a job given as TOML tables (``{"job": {...}, "quantum": {...}}``; ``[job] output`` defaults to
+    ``<name>.h5`` in ``folder``) and run it with ``python -m mpiheat.run`` (quiet); return the results file."""
+    from mpiheat.config.toml_io import dump_toml
+
+    tables = {sec: dict(t) for sec, t in tables.items()}
+    out = Path(tables.setdefault("job", {}).setdefault("output", str(folder / (Path(name).stem + ".h5"))))
+    job = folder / name
+    job.write_text(dump_toml(tables))
+    proc = subprocess.run([sys.executable, "-m", "mpiheat.run", str(job), "--quiet", "--progress", "off", *args],
+                          capture_output=True, text=True, cwd=folder, timeout=timeout, env=child_env())
+    assert proc.returncode == 0, proc.stderr
+    return out
 
 
 @pytest.fixture

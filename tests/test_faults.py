@@ -98,6 +98,19 @@ def numeric(path):
     return {k: v for k, v in cols.items() if np.asarray(v).dtype.kind in "fiub"}, attrs
 
 
+def resume_matches(job, out, reference):
+    """Run the job again on 2 ranks: it resumes the checkpoint at ``out`` and ends with the reference's file (every
+    numeric column, with its dtype, bit for bit)."""
+    proc = run_mpi(2, ["-m", "mpiheat.run", str(job), "--quiet", "--progress", "off"], cwd=job.parent)
+    assert "resuming" in proc.stderr
+    cols, attrs = numeric(out)
+    assert attrs["complete"]
+    assert set(cols) == set(reference)
+    for k in reference:
+        assert cols[k].dtype == reference[k].dtype, k
+        assert np.array_equal(cols[k], reference[k], equal_nan=True), k
+
+
 def table(case, code, seconds, state):
     print(f"\nFAULT-TABLE | {case} | {code} | {seconds:.1f} s | {state}")
 
@@ -232,12 +245,7 @@ def test_real_full_disk_mid_run(tmp_path, small_tmpfs, reference):
           "resumable")
     (small_tmpfs / "filler").unlink()
     (small_tmpfs / "filler2").unlink()
-    proc = run_mpi(2, ["-m", "mpiheat.run", str(job), "--quiet", "--progress", "off"], cwd=tmp_path)
-    assert "resuming" in proc.stderr
-    cols, attrs = numeric(out)
-    assert attrs["complete"]
-    for k in reference:
-        assert np.array_equal(cols[k], reference[k], equal_nan=True), k
+    resume_matches(job, out, reference)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -410,12 +418,7 @@ def test_signal_to_mpirun_then_resume_is_identical(tmp_path, reference, sig, exp
     assert dt < LIMIT
     done, total = partial_checkpoint(out)  # a temporary file may be left if SIGKILL came mid-write
     table(f"{signal.Signals(sig).name} to mpirun", code, dt, f"checkpoint {done}/{total}, resume bit-identical")
-    proc = run_mpi(2, ["-m", "mpiheat.run", str(job), "--quiet", "--progress", "off"], cwd=tmp_path)
-    assert "resuming" in proc.stderr
-    cols, attrs = numeric(out)
-    assert attrs["complete"]
-    for k in reference:
-        assert np.array_equal(cols[k], reference[k], equal_nan=True), k
+    resume_matches(job, out, reference)
     assert not list(tmp_path.glob("*.tmp")), "the resumed run removes temporary files of a killed one"
 
 

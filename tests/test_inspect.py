@@ -12,33 +12,19 @@ import h5py
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT, run_job
 
-JOB = """
-[job]
-kind = "quantum"
-output = "{out}"
-[temperatures]
-T_L = 100.0
-T_R = {{logspace = [-1, 1, 300]}}
-[quantum]
-levels = 4
-max_top_weight = 1.0  # a 4-level toy: far from converged at T_L = 100, on purpose
-gamma = 1e-3
-equation = "pauli"
-"""
+# A 4-level toy, far from converged at T_L = 100 on purpose (max_top_weight = 1), with 300 points, so that the
+# report is longer than a pipe reads.
+JOB = {"job": {"kind": "quantum"},
+       "temperatures": {"T_L": 100.0, "T_R": {"logspace": [-1, 1, 300]}},
+       "quantum": {"levels": 4, "max_top_weight": 1.0, "gamma": 1e-3, "equation": "pauli"}}
 
 
 @pytest.fixture(scope="module")
 def good(tmp_path_factory) -> Path:
-    """A real results file of a small quantum job (300 points, so that the report is longer than a pipe reads)."""
-    d = tmp_path_factory.mktemp("inspect")
-    job = d / "job.toml"
-    job.write_text(JOB.format(out=d / "good.h5"))
-    proc = subprocess.run([sys.executable, "-m", "mpiheat.run", str(job), "--quiet", "--progress", "off"],
-                          capture_output=True, text=True, cwd=d, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    return d / "good.h5"
+    """A real results file of a small quantum job."""
+    return run_job(tmp_path_factory.mktemp("inspect"), JOB, "good.toml")
 
 
 def _bad_files(d: Path, good: Path) -> dict[str, tuple[Path, str]]:
