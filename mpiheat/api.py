@@ -286,7 +286,7 @@ def run(job, *, output: str | os.PathLike | None = None, comm=None, restart: boo
         A stop signal (SIGTERM, SIGINT, SIGUSR1) ended the run.
     """
     import mpiheat.kinds as kinds
-    from mpiheat.driver.runner import run_sweep
+    from mpiheat.driver.runner import ResumeError, run_sweep
 
     data, source = _job_data(job)
     _apply_overrides(data, source, overrides)
@@ -303,8 +303,13 @@ def run(job, *, output: str | os.PathLike | None = None, comm=None, restart: boo
 
         startup_checks(cfg)
         path = cfg.job.output
-    res = run_sweep(kind, comm, output=path, restart=restart, progress=progress,
-                    checkpoint_interval=cfg.job.checkpoint_interval, attrs={"job": cfg.to_toml()})
+    try:
+        res = run_sweep(kind, comm, output=path, restart=restart, progress=progress,
+                        checkpoint_interval=cfg.job.checkpoint_interval, attrs={"job": cfg.to_toml()})
+    except ResumeError as e:
+        if e.restart_helps:  # say how to start over, in this API's words
+            e.message += " or pass restart=True to start over"
+        raise
     return Results(res, res.attrs, res.schema, res.parameters, res.extra, path)
 
 

@@ -186,7 +186,7 @@ def message(e: BaseException, cfg) -> str:
     from mpiheat.driver.runner import ResumeError, SweepError
 
     if isinstance(e, ResumeError):
-        return f"{cfg.source}: [job] output: {e}" + ("; or pass --restart to start over" if e.restart_helps else "")
+        return f"{cfg.source}: [job] output: {e}" + (" or pass --restart to start over" if e.restart_helps else "")
     if isinstance(e, SweepError):
         key = "[parallel] ranks_per_point" if e.what == "ranks_per_point" else "[temperatures]"
         return f"{cfg.source}: {key}: {e}"

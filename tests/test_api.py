@@ -187,3 +187,19 @@ def test_run_on_two_ranks_equals_one_rank_cli(tmp_path, mpirun):
     hexj, dtype, size, rpp = proc.stdout.split()
     assert bytes.fromhex(hexj) == stored.columns["J"].tobytes()
     assert (dtype, size, rpp) == ("int64", "2", "2")
+
+
+def test_resume_refusal_and_restart(tmp_path):
+    """With an output, the API resumes like the CLI: another job's file is refused (left as it was), restart=True
+    starts over."""
+    from mpiheat.driver.runner import ResumeError
+
+    job = tomllib.loads(QUANTUM)
+    out = tmp_path / "r.h5"
+    mpiheat.run(job, output=out)
+    before = out.read_bytes()
+    with pytest.raises(ResumeError, match="different job; choose another output or pass restart=True"):
+        mpiheat.run(job, output=out, **{"quantum.eta": -2.0})
+    assert out.read_bytes() == before
+    r = mpiheat.run(job, output=out, restart=True, **{"quantum.eta": -2.0})
+    assert mpiheat.load(out).attrs["job_identity"] == r.attrs["job_identity"] != ""

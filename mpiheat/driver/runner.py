@@ -205,7 +205,7 @@ def _load_previous(kind: Kind, table: Table, path: str) -> dict:
     try:
         stored = read_file(path)
     except CorruptResultsError as e:
-        raise ResumeError(f"not resumed: {e}; move it away") from None
+        raise ResumeError(f"not resumed: {e}; move it away") from None  # the CLI adds how to start over
     except Exception as e:  # a foreign or unreadable file: refuse rather than overwrite it
         raise ResumeError(f"{path!r} exists but is not a readable mpiheat results file ({e}); move it away",
                           restart_helps=False) from None
@@ -217,7 +217,7 @@ def _load_previous(kind: Kind, table: Table, path: str) -> dict:
     done = np.asarray(cols.get(DONE.name, np.zeros(0, bool)), dtype=bool)
     n_points = len(table.points)
     if done.shape[0] != n_points:
-        raise ResumeError(f"{path!r} has {done.shape[0]} points, the job has {n_points}")
+        raise ResumeError(f"{path!r} has {done.shape[0]} points, the job has {n_points}; choose another output")
     lacking = [k for k in table.results if k not in cols]
     if lacking and done.any():
         raise ResumeError(f"{path!r} lacks the columns {lacking} (written by another mpiheat version); "
