@@ -55,6 +55,16 @@ def worker(n: int, method: str, compare: bool) -> None:
            "degree": s.meta["degree"], "degree_coarse": s.meta["degree_coarse"], "n_basis": s.meta["n_basis"],
            "est_max_err_E": float(np.max(s.meta["err_E"])), "est_max_err_P": float(np.max(s.meta["err_P"])),
            "converged": bool(s.meta["converged"]), "E_top": float(s.E[-1])}
+    # where the time went (rank 0's clock; the sparse solver records it per pass of the two-resolution check)
+    stages: dict = {}
+    for h in s.meta.get("history", []):
+        for k, v in h.get("timing", {}).items():
+            stages[k] = stages.get(k, 0.0) + float(v)
+        for lvl in h.get("levels", {}).values():
+            for k in ("seconds_assemble", "seconds_inertia", "seconds_solve", "seconds_extract"):
+                stages["level_" + k[8:]] = stages.get("level_" + k[8:], 0.0) + float(lvl.get(k, 0.0))
+    out["stages_s"] = stages
+    out["passes"] = len(s.meta.get("history", []))
     if compare:
         ref = two_particle_spectrum(n, masses=MASSES, method="spectral", comm=MPI.COMM_SELF)
         m = min(ref.N, s.N)
@@ -67,11 +77,25 @@ def run_case(n: int, ranks: int, method: str, compare: bool = False) -> dict:
                OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMPI_MCA_rmaps_base_oversubscribe="1")
     cmd = ["mpirun", "-n", str(ranks), sys.executable, __file__, "--worker", str(n), method] + (
         ["--compare"] if compare else [])
+    load0 = os.getloadavg()[0]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT")]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"{' '.join(cmd)} failed (rc={proc.returncode}):\n{proc.stderr[-3000:]}")
-    return json.loads(lines[0][6:])
+    row = json.loads(lines[0][6:])
+    # the machine is shared: the 1-minute load average before and after the row says how much CPU it had
+    row["load_average"] = [load0, os.getloadavg()[0]]
+    return row
+
+
+def _coupl(r: dict) -> float:
+    st = r.get("stages_s", {})
+    return st.get("coarse_couplings", float("nan")) + st.get("fine_couplings", 0.0) + st.get("align", 0.0)
+
+
+def _load(r: dict) -> str:
+    la = r.get("load_average")
+    return f"{la[0]:.1f}-{la[1]:.1f}" if la else "-"
 
 
 DEFAULT_CASES = "200:1:spectral,200:1:sparse,200:2:sparse,1000:1:sparse,1000:2:sparse,3000:2:sparse"
@@ -112,13 +136,16 @@ def main() -> None:
     rows = sorted([r for r in old if key(r) not in new_keys] + rows,
                   key=lambda r: (r["n_requested"], r["method"] != "spectral", r["ranks"]))
     hdr = (f"{'method':>8} {'ranks':>5} {'states':>6} {'wall/s':>7} {'cpu/s/rank':>10} {'RSS/rank MB':>11} "
-           f"{'degree':>9} {'n_basis':>7} {'est err E':>9} {'est err P':>9}")
+           f"{'degree':>9} {'n_basis':>7} {'est err E':>9} {'est err P':>9} {'eigsolve/s':>10} {'coupl/s':>7} "
+           f"{'load':>9}")
     lines = [hdr]
     for r in rows:
         lines.append(f"{r['method']:>8} {r['ranks']:5d} {r['n_states']:6d} {r['seconds']:7.1f} "
                      f"{r.get('cpu_s_max', float('nan')):10.1f} "
                      f"{r['max_rss_mb']:11.0f} {r['degree_coarse']:>4d}/{r['degree']:<4d} {r['n_basis']:7d} "
-                     f"{r['est_max_err_E']:9.1e} {r['est_max_err_P']:9.1e}")
+                     f"{r['est_max_err_E']:9.1e} {r['est_max_err_P']:9.1e} "
+                     f"{r.get('stages_s', {}).get('level_solve', float('nan')):10.1f} "
+                     f"{_coupl(r):7.1f} {_load(r):>9}")
     cmp = [r for r in rows if "dE_vs_dense" in r]
     if cmp:
         lines.append(f"200-state levels, sparse vs dense solver: max relative difference {cmp[0]['dE_vs_dense']:.1e}")

@@ -16,6 +16,7 @@ the duration of one solve only (a value the user already set wins) and removed a
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -189,7 +190,9 @@ def solve_level(p: int, m1: float, m2: float, n_want: int, comm, *, petsc_option
     if n < n_want + 2:
         raise ValueError(f"degree {p} has only {n} basis functions for {n_want} states")
     r0, r1 = block_range(n, size, rank)
+    t0 = time.perf_counter()
     rows = assemble_rows(p, r0, r1)
+    t_asm = time.perf_counter() - t0
     _stage(comm, f"p={p} assembled")
     Kloc = (rows.mats["K1"] / (2.0 * m1) + rows.mats["K2"] / (2.0 * m2)).tocsr()
     Mloc = rows.mats["M"]
@@ -200,12 +203,14 @@ def solve_level(p: int, m1: float, m2: float, n_want: int, comm, *, petsc_option
         cut *= 1.08
         count = _inertia_count(PETSc, Kloc, Mloc, cut, n, pcomm)
         tries += 1
+    t_inertia = time.perf_counter() - t0 - t_asm
     n_win = max(1, int(math.ceil(count / window_states)))
     edges = [0.0] + [weyl_cut(int(count * k / n_win), m1, m2) for k in range(1, n_win)] + [cut]
     K = _aij(PETSc, Kloc, n, pcomm)
     M = _aij(PETSc, Mloc, n, pcomm)
     del Kloc
-    stats = {"n_basis": n, "tries": tries, "cut": cut, "windows": n_win, "iterations": 0}
+    stats = {"n_basis": n, "tries": tries, "cut": cut, "windows": n_win, "iterations": 0,
+             "seconds_assemble": t_asm, "seconds_inertia": t_inertia, "seconds_solve": 0.0, "seconds_extract": 0.0}
     E = np.empty(count)
     C = np.empty((r1 - r0, count), order="F")  # columns contiguous: column blocks are views, not copies
     filled = 0
@@ -231,7 +236,10 @@ def solve_level(p: int, m1: float, m2: float, n_want: int, comm, *, petsc_option
                 eps.setKrylovSchurPartitions(size)
                 eps.setKrylovSchurDimensions(nev=nev_per_shift, ncv=PETSc.DECIDE, mpd=PETSc.DECIDE)
                 eps.setFromOptions()
+                t1 = time.perf_counter()
                 eps.solve()
+                t2 = time.perf_counter()
+                stats["seconds_solve"] += t2 - t1
                 _stage(comm, f"p={p} window [{lo:.0f}, {hi:.0f}] solved")
                 nconv = eps.getConverged()
                 if filled + nconv > count:
@@ -240,6 +248,7 @@ def solve_level(p: int, m1: float, m2: float, n_want: int, comm, *, petsc_option
                 E[filled:filled + nconv] = _extract(PETSc, eps, comm, K, M, r0, r1, nconv,
                                                     C[:, filled:filled + nconv])
                 filled += nconv
+                stats["seconds_extract"] += time.perf_counter() - t2
                 stats["iterations"] += int(eps.getIterationNumber())
             finally:
                 eps.destroy()
