@@ -236,3 +236,15 @@ def test_huge_numbers_in_lists_and_cross_checked_keys(tmp_path):
         with pytest.raises(JobError) as e:
             parse_job(base + table, "c.toml")
         assert str(e.value).startswith(f"c.toml: {key}: ") and "too large" in str(e.value), str(e.value)
+
+
+def test_job_without_output_only_when_allowed():
+    """The Python API validates jobs without [job] output (require_output=False); files and the CLI need one."""
+    from mpiheat.kinds import build_config
+
+    data = {"job": {"kind": "classical"}, "temperatures": {"T_L": 2.0, "T_R": [1.0]}}
+    with pytest.raises(JobError, match=r"^<job>: \[job\] output: missing"):
+        build_config(data)
+    cfg = build_config(data, require_output=False)
+    assert cfg.job.output is None and "output" not in cfg.raw["job"] and cfg.n_points() == 1
+    check_environment(cfg)  # nothing to check for a job that writes nothing
