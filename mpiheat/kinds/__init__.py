@@ -79,7 +79,7 @@ def all_columns() -> dict[str, list]:
     return {
         "parameters (all kinds)": list(PARAMETERS.values()),
         "classical (md)": [*classical.MD_COLUMNS, J_MAXWELL, KAPPA_COLUMN, KAPPA_ERR],
-        "classical (transfer)": [*classical.TRANSFER_COLUMNS, J_MAXWELL, KAPPA_COLUMN, KAPPA_ERR],
+        "classical (transfer)": [*classical.TRANSFER_COLUMNS, J_MAXWELL, KAPPA_COLUMN, classical.TRANSFER_KAPPA_ERR],
         "quantum": unique([*STEADY_STATE, *quantum.POINT_COLUMNS, KAPPA_COLUMN, *REDFIELD_CHECK]),
         "calibrate": list(calibrate.COLUMNS),
         "relaxation (classical)": list(relaxation.CLASSICAL_COLUMNS),

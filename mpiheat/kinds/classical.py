@@ -49,6 +49,10 @@ TRANSFER_COLUMNS = (
     Column("collisions", "i8", "1", "0: the transfer operator simulates no collisions (same column as MD)"),
 )
 
+#: The transfer operator's kappa error is its discretisation estimate, not a standard error.
+TRANSFER_KAPPA_ERR = Column("kappa_err", "f8", KAPPA_ERR.units,
+                            "discretisation-error estimate of kappa, J_err / (T_L - T_R) (not a statistical error)")
+
 
 def bath_from(cfg: JobConfig, point: dict):
     """The :class:`~mpiheat.classical.baths.Bath` of a sweep point."""
@@ -94,7 +98,7 @@ class ClassicalKind(JobKind):
         if len(self.cfg.system.masses) == 1:
             cols.append(J_MAXWELL)
         if self.cfg.linear_response:
-            cols += [KAPPA_COLUMN, KAPPA_ERR]
+            cols += [KAPPA_COLUMN, TRANSFER_KAPPA_ERR if self.cfg.classical.method == "transfer" else KAPPA_ERR]
         return cols
 
     def default_ranks_per_point(self, size: int) -> int:
