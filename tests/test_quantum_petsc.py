@@ -91,6 +91,12 @@ def test_solve_options_never_stay_in_the_global_database():
         again = solve(spec, 50.0, 2.0, gamma=1e-3, eta=-2.25, equation="redfield", backend="petsc",
                       redfield_check="none")
         assert again.ok and again.iterations > 1 and opts.getAll() == before
+        # a solve that fails inside PETSc (unknown KSP type) pops its options too
+        for equation in ("lindblad", "redfield"):
+            with pytest.raises(PETSc.Error):
+                solve(spec, 50.0, 2.0, gamma=1e-3, eta=-2.25, equation=equation, backend="petsc",
+                      redfield_check="none", petsc_options="-ss_ksp_type no_such_type")
+            assert opts.getAll() == before
     finally:
         opts.delValue("ss_ksp_gmres_restart")
     assert opts.getAll() == {k: v for k, v in before.items() if k != "ss_ksp_gmres_restart"}
