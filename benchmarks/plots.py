@@ -231,9 +231,14 @@ def plot_two_particle(res: Path, plt) -> Path | None:
         c = colors[k % len(colors)]
         tx, ty = series(rows, None, "seconds", xkey="n_states", where=sel)
         mx, my = series(rows, None, "max_rss_mb", xkey="n_states", where=sel)
+        cx, cy = series(rows, None, "cpu_s_max", xkey="n_states", where=sel)
         if tx.size:
-            ax_t.loglog(tx, ty, "o-", color=c, label=label)
+            ax_t.loglog(tx, ty, "o-", color=c, label=label + " (wall)")
             extrapolate(ax_t, tx, ty, TIME_BUDGET_S, c, slot=k)
+        if cx.size:
+            # CPU time per rank: what the run costs on an idle machine (the wall time includes waiting for a
+            # shared CPU; the load average of every row is in two_particle.json)
+            ax_t.loglog(cx, cy, "s--", mfc="none", color=c, label=label + " (CPU per rank)")
         if mx.size:
             ax_m.loglog(mx, my, "o-", color=c, label=label)
             extrapolate(ax_m, mx, my, 2048.0, c, slot=k)

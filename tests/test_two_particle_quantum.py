@@ -385,3 +385,37 @@ def test_sparse_one_rank_equals_two_ranks(mpirun, tmp_path):
     scale = np.diag(one.P_L).max()
     for key, P in (("P_L", one.P_L), ("P_R", one.P_R)):
         assert np.abs(np.abs(two[key]) - np.abs(P)).max() < 1e-10 * scale
+
+
+@pytest.mark.petsc  # the sparse solver is SLEPc's
+def test_sparse_leaves_no_options_behind():
+    """The solver's PETSc/SLEPc options (prefix tp_) are pushed for one solve and popped after it, also when the
+    solve is refused; a user's option is honoured (its key gets the prefix) and removed afterwards too."""
+    from petsc4py import PETSc
+
+    def tp_keys():
+        return sorted(k for k in PETSc.Options().getAll() if k.startswith("tp_"))
+
+    assert tp_keys() == []
+    s = two_particle_spectrum(40, masses=FIG5_MASSES, method="sparse", petsc_options={"eps_tol": "1e-12"})
+    assert s.meta["converged"] and tp_keys() == []
+    with pytest.raises(UnconvergedError):
+        two_particle_spectrum(60, masses=FIG5_MASSES, resolution=16, method="sparse",
+                              petsc_options={"-tp_eps_tol": "1e-12"})
+    assert tp_keys() == []
+    # the stage timings the benchmark reads are recorded per pass
+    h = s.meta["history"][-1]
+    assert set(h["timing"]) >= {"coarse_level", "fine_level", "align", "fine_couplings"}
+    assert h["levels"]["fine"]["n_states"] >= s.N and h["levels"]["fine"]["seconds_solve"] >= 0
+
+
+def test_coupling_error_scale_is_cauchy_schwarz():
+    """A coupling difference is measured against sqrt(P_ii P_jj), the bound of |P_ij| for the positive
+    semidefinite P: a far off-diagonal entry of a low state is not judged against the small P_00 alone."""
+    from mpiheat.quantum.twoparticle.levels import _row_errors
+
+    P = np.diag([1.0, 100.0, 10000.0])
+    D = np.zeros((3, 3))
+    D[0, 2] = D[2, 0] = 1e-6  # sqrt(P_00 P_22) = 100
+    err = _row_errors(P + D, P, chunk=2)
+    assert np.allclose(err, [1e-8, 0.0, 1e-8], rtol=1e-12, atol=0)
