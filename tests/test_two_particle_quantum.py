@@ -421,3 +421,14 @@ def test_coupling_error_scale_is_cauchy_schwarz():
     D[0, 2] = D[2, 0] = 1e-6  # sqrt(P_00 P_22) = 100
     err = _row_errors(P + D, P, chunk=2)
     assert np.allclose(err, [1e-8, 0.0, 1e-8], rtol=1e-12, atol=0)
+
+
+def test_adaptive_degree_stops_at_a_precision_floor():
+    """Raising the degree stops when it no longer halves the largest error estimate (a floor, not discretisation):
+    the refusal then says so instead of solving ever larger bases."""
+    from mpiheat.quantum.twoparticle.levels import _stalled
+
+    h = [{"max_err_E": 1e-12, "max_err_P": 3.68e-8}]
+    assert not _stalled(h)
+    assert _stalled(h + [{"max_err_E": 1e-12, "max_err_P": 3.20e-8}])  # measured at 1000 states (old scale)
+    assert not _stalled(h + [{"max_err_E": 1e-12, "max_err_P": 1.0e-8}])
