@@ -87,9 +87,45 @@ def report(cols: dict, attrs: dict, label: str = "quantum") -> list[str]:
     return lines
 
 
-def plot(quantum: str, classical: str | None, lindblad: str | None, kappa: str | None, out_dir: str) -> list[str]:
+def json_columns(paths: list[str]) -> dict:
+    """Quantum curves written by a Python-API run (JSON with ``N``, ``T_R``, ``J``, ``top_weight``, ``T_L`` optional)
+    as results columns, so that they go through the same table, slopes and N-convergence as a job's file."""
+    import json
+
+    rows: dict[str, list] = {"levels": [], "equation": [], "T_L": [], "T_R": [], "J": [], "top_weight": []}
+    for path in paths:
+        with open(path) as fh:
+            d = json.load(fh)
+        n = len(d["T_R"])
+        rows["levels"] += [int(d["N"])] * n
+        rows["equation"] += ["pauli"] * n
+        rows["T_L"] += [float(d.get("T_L", 1000.0))] * n
+        rows["T_R"] += list(map(float, d["T_R"]))
+        rows["J"] += list(map(float, d["J"]))
+        rows["top_weight"] += list(map(float, d["top_weight"]))
+    return {k: np.asarray(v) for k, v in rows.items()}
+
+
+def plot(quantum: str | None, classical: str | None, lindblad: str | None, kappa: str | None, out_dir: str,
+         curves_json: list[str] | None = None) -> list[str]:
     plt = mpl()
-    cols, attrs, _ = load(quantum)
+    if quantum:
+        cols, attrs, _ = load(quantum)
+    else:
+        cols, attrs = json_columns(curves_json or []), {}
+    if quantum and curves_json:  # a job's curves and API curves on the same axes and in the same table
+        extra = json_columns(curves_json)
+        n = len(cols["J"])
+        eq = [e.decode() if isinstance(e, bytes) else str(e) for e in cols.get("equation", ["pauli"] * n)]
+        mine = {"levels": np.asarray(cols["levels"], dtype=np.int64), "equation": np.asarray(eq),
+                **{k: np.asarray(cols[k], dtype=float) for k in ("T_L", "T_R", "J", "top_weight")}}
+        cols = {k: np.concatenate([mine[k], extra[k]]) for k in extra}
+    elif curves_json:
+        import json
+
+        with open(curves_json[0]) as fh:
+            g = json.load(fh).get("gamma")
+        attrs = {"gamma": float(g)} if g is not None else {}
     q = job_quantum(attrs)
     fig, ax = plt.subplots(figsize=(5.5, 4))
     marks = ["s", "o", "x", "d", "v"]
@@ -139,13 +175,17 @@ def main(argv=None) -> int:
     import argparse
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("quantum", help="results of jobs/fig8_two_particle_quantum.toml")
+    p.add_argument("quantum", nargs="?", help="results of jobs/fig8_two_particle_quantum.toml")
+    p.add_argument("--curves-json", nargs="*", default=[],
+                   help="quantum curves of Python-API runs (JSON: N, T_R, J, top_weight), added to the figure")
     p.add_argument("--classical", help="results of jobs/fig8_classical.toml (MD, MCMC baths)")
     p.add_argument("--lindblad", help="results of jobs/fig8_two_particle_lindblad.toml (Lindblad on PETSc)")
     p.add_argument("--kappa", help="results of jobs/fig8_kappa_classical.toml (calibration kappa^c)")
     p.add_argument("--out", default="figures")
     a = p.parse_args(argv)
-    for path in plot(a.quantum, a.classical, a.lindblad, a.kappa, a.out):
+    if not a.quantum and not a.curves_json:
+        p.error("give a results file of the quantum job or --curves-json")
+    for path in plot(a.quantum, a.classical, a.lindblad, a.kappa, a.out, a.curves_json):
         print(path)
     return 0
 

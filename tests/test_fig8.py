@@ -164,3 +164,27 @@ def test_pauli_equals_lindblad_petsc_on_two_ranks(tmp_path):
     np.testing.assert_allclose(cols["J"][lb], cols["J"][p], rtol=1e-8, atol=1e-10 * Jmax)
     np.testing.assert_allclose(cols["J_R"][lb], cols["J"][lb], rtol=1e-8, atol=1e-10 * Jmax)
     assert np.all(np.abs(cols["J"][cols["T_R"] == 1000.0]) < 1e-8 * Jmax)
+
+
+def test_analysis_reads_api_curves(tmp_path, capsys):
+    """analysis/fig8.py --curves-json: curves of Python-API runs go through the same table, largest dJ/dT_R and
+    N-convergence as a job's file (the N = 2200 curve of this session was computed that way)."""
+    import json
+
+    from analysis import fig8
+
+    T = np.logspace(-2, 3, 26)
+    paths = []
+    for N, bump in ((50, 2.0), (60, 2.2)):
+        J = 1000.0 - 0.5 * T + bump * np.exp(-((np.log10(T) - 1.0) ** 2))  # a small rise near T_R = 10
+        p = tmp_path / f"c{N}.json"
+        p.write_text(json.dumps({"N": N, "T_R": T.tolist(), "J": J.tolist(), "top_weight": [1e-12] * T.size,
+                                 "gamma": 3.0}))
+        paths.append(str(p))
+    assert fig8.main(["--curves-json", *paths, "--out", str(tmp_path / "fig")]) == 0
+    out = capsys.readouterr().out
+    assert (tmp_path / "fig" / "fig8_two_particle.png").stat().st_size > 0
+    J60 = 1000.0 - 0.5 * T + 2.2 * np.exp(-((np.log10(T) - 1.0) ** 2))
+    d, x = fig8.largest_slope(T, J60)
+    assert d > 0 and f"N = 60 pauli: largest dJ/dT_R = {d:.6g} at T_R = {x:.4g} (NDTR" in out
+    assert "N-convergence: max |J_50 - J_60| / |J_60|" in out and "max top_weight = 1e-12" in out
