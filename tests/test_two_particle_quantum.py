@@ -9,8 +9,8 @@ import textwrap
 import numpy as np
 import pytest
 
+from mpiheat.quantum import QuantumProblem, steady_state
 from mpiheat.quantum.operators.spectrum import Spectrum
-from mpiheat.quantum.solvers.steadystate import steadystate
 from mpiheat.quantum.twoparticle.levels import (
     FIG5_MASSES,
     UnconvergedError,
@@ -24,6 +24,11 @@ from mpiheat.quantum.twoparticle.levels import (
 from mpiheat.quantum.twoparticle.spectral import project
 
 SQ2 = math.sqrt(2.0)
+
+
+def steadystate(spec, T_L, T_R, *, gamma, eta, equation="pauli"):
+    """Steady state through the public front end (the defaults of the former keyword form: pauli, scipy)."""
+    return steady_state(QuantumProblem(spec, T_L, T_R, gamma=gamma, eta=eta), equation=equation, backend="scipy")
 
 
 @pytest.fixture(scope="module")
