@@ -48,7 +48,6 @@ from mpiheat.quantum.operators.constraint import constrain_csr, constrained_rhs
 from mpiheat.quantum.operators.lindblad import liouvillian_csr, real_dim, real_to_rho, transitions
 from mpiheat.quantum.operators.pauli import pauli_currents, rate_matrices, solve_rates
 from mpiheat.quantum.operators.redfield import redfield_generator
-from mpiheat.quantum.operators.spectrum import Spectrum
 from mpiheat.quantum.problem import QuantumProblem
 from mpiheat.quantum.solvers import petsc_backend
 from mpiheat.quantum.solvers.base import SolverOptions, SteadyState, min_eig
@@ -288,23 +287,3 @@ def steady_state(problem: QuantumProblem, *, equation: str = "lindblad", backend
         raise ValueError(f"solver {solver!r} is not offered for equation {equation!r} with backend {backend!r}; "
                          f"choose from {list(entry.solvers)}")
     return entry.solve(problem, solver, options, comm)
-
-
-def steadystate(spectrum: Spectrum, T_L: float, T_R: float, *, gamma: float, eta: float, omega_c: float = 1.0,
-                equation: str = "pauli", backend: str = "scipy", solver: str = "auto", comm=None,
-                petsc_options=None, tol: float = 1e-12, reduce: bool = True,
-                redfield_eigs: str = "auto") -> SteadyState:
-    """Deprecated keyword form of :func:`steady_state`, kept until every caller has switched (issue 11).
-
-    ``solver``: the old PETSc names ``"ksp"`` / ``"eps"`` (= ``linear`` / ``eigen``); ignored where the entry offers
-    only one formulation, as before.
-    """
-    if solver not in ("auto", "ksp", "eps"):
-        raise ValueError(f"solver must be one of ('eps', 'ksp', 'auto'), got {solver!r}")
-    problem = QuantumProblem(spectrum, T_L, T_R, gamma=gamma, eta=eta, omega_c=omega_c)
-    resolved = resolve_backend(equation, backend, comm)
-    formulation = {"auto": "auto", "ksp": "linear", "eps": "eigen"}[solver]
-    if formulation not in DISPATCH[(equation, resolved)].solvers:
-        formulation = "auto"
-    options = SolverOptions(tol=tol, reduce=reduce, petsc_options=petsc_options, redfield_check=redfield_eigs)
-    return steady_state(problem, equation=equation, backend=resolved, solver=formulation, comm=comm, options=options)
