@@ -351,12 +351,14 @@ def slurm_step(launcher: str = "srun", requested_mpi: str = "auto", ntasks: int 
 
 
 def _check(launcher: Launcher) -> int:
-    code = "from mpi4py import MPI; c = MPI.COMM_WORLD; print(c.Get_rank(), c.Get_size(), flush=True)"
+    # Rank 0 alone prints (the ranks gathered): two ranks writing into one pipe can interleave their lines, which
+    # once made this check fail on a working launcher (a clean-clone CI run).
+    code = ("from mpi4py import MPI; c = MPI.COMM_WORLD; r = c.gather(c.Get_rank()); "
+            "c.Get_rank() or print('mpiheat-ranks', c.Get_size(), *sorted(r), flush=True)")
     proc = subprocess.run(launcher.argv(2, sys.executable, "-c", code), capture_output=True, text=True, timeout=120,
                           env=dict(os.environ), stdin=subprocess.DEVNULL)
-    ranks = sorted(line.split()[0] for line in proc.stdout.splitlines() if line.strip())
-    sizes = {line.split()[1] for line in proc.stdout.splitlines() if line.strip()}
-    ok = proc.returncode == 0 and ranks == ["0", "1"] and sizes == {"2"}
+    seen = [line.split()[1:] for line in proc.stdout.splitlines() if line.startswith("mpiheat-ranks ")]
+    ok = proc.returncode == 0 and seen == [["2", "0", "1"]]
     print(f"[launcher] {' '.join(launcher.command)} ({launcher.family}, {launcher.how}) for {launcher.library}: "
           f"2 ranks {'OK' if ok else 'FAILED'}")
     if not ok:
