@@ -161,8 +161,9 @@ def plot(quantum: str | None, classical: str | None, lindblad: str | None, kappa
     ax.set_xlabel("$T_R$")
     ax.set_ylabel("$J$")
     tw = np.max(cols["top_weight"])
-    ax.set_title(f"two particles, $T_L$ = {float(np.unique(cols['T_L'])[0]):g}; max_top_weight = "
-                 f"{q.get('max_top_weight', float('nan')):.3g} (largest used {tw:.2g})", fontsize=8)
+    tol = f"max_top_weight = {q['max_top_weight']:.3g} " if "max_top_weight" in q else ""  # API curves: none
+    ax.set_title(f"two particles, $T_L$ = {float(np.unique(cols['T_L'])[0]):g}; {tol}(largest top weight used "
+                 f"{tw:.2g})", fontsize=8)
     ax.legend(fontsize=7, frameon=False, loc="best")
     paths = save(fig, out_dir, "fig8_two_particle")
     plt.close(fig)
