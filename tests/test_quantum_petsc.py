@@ -229,3 +229,56 @@ def test_two_ranks_block_jacobi_matches_scipy_with_coherences(tmp_path):
             assert row["iterations"] >= 2  # cross-rank couplings: block Jacobi alone is not exact (3 measured)
         else:
             assert row["iterations"] == 1
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# A PETSc build without MUMPS (PyPI's petsc built without Fortran, README "Installing") must still solve.
+
+def test_factor_package_follows_the_build():
+    from mpiheat.quantum.solvers.petsc_backend import factor_package
+
+    debian = {"mumps", "superlu_dist"}.__contains__
+    pypi = set().__contains__  # petsc from PyPI with --with-fc=0: no MUMPS, no SuperLU_dist
+    superlu = {"superlu_dist"}.__contains__
+    assert factor_package(debian, parallel=False) == factor_package(debian, parallel=True) == "mumps"
+    assert factor_package(pypi, parallel=False) == "petsc"
+    assert factor_package(pypi, parallel=True) is None
+    assert factor_package(superlu, parallel=True) == "superlu_dist"
+
+
+_NO_MUMPS = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    from mpi4py import MPI
+    from petsc4py import PETSc
+    from mpiheat.quantum.operators.lindblad import liouvillian_csr, real_dim
+    from mpiheat.quantum.operators.spectrum import box_spectrum
+    from mpiheat.quantum.solvers import petsc_backend
+
+    N, T_L, T_R = 20, 1000.0, 0.05
+    spec = box_spectrum(N)
+    build = lambda rows: liouvillian_csr(spec, T_L, T_R, gamma=1.0, eta=-2.25, rows=rows, baths="LR",
+                                         hamiltonian=True)
+    before = PETSc.Options().getAll()
+    out = {}
+    for name, have in (("mumps", None), ("none", lambda pkg: False)):
+        x, info = petsc_backend.solve_distributed(build, real_dim(N), N, solver="ksp", comm=MPI.COMM_WORLD, have=have)
+        out[name] = [x.tolist(), info["converged"], info["method"]]
+    out["options_left"] = sorted(set(PETSc.Options().getAll()) - set(before))
+    if MPI.COMM_WORLD.Get_rank() == 0:
+        print("RESULT", json.dumps(out))
+""")
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_solve_without_mumps_matches_mumps(ranks, tmp_path):
+    """The no-MUMPS path (PETSc's own LU; on 2 ranks block-Jacobi GMRES with a PETSc LU per rank) gives the MUMPS
+    steady state to round-off and leaves no option behind."""
+    script = tmp_path / "no_mumps.py"
+    script.write_text(_NO_MUMPS)
+    proc = run_mpi(ranks, [str(script)], timeout=300)
+    out = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    x_m, x_n = np.array(out["mumps"][0]), np.array(out["none"][0])
+    assert out["mumps"][1].startswith("CONVERGED") and out["none"][1].startswith("CONVERGED")
+    assert np.max(np.abs(x_n - x_m)) <= 1e-11 * np.max(np.abs(x_m))
+    assert out["options_left"] == []

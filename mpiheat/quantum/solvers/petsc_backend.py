@@ -46,13 +46,35 @@ log = logging.getLogger(__name__)
 #: The options prefix of every steady-state solve (Lindblad KSP/EPS and the Redfield shell KSP).
 OPTIONS_PREFIX = "ss_"
 
-#: Defaults applied unless the user sets them: MUMPS's automatic choice (METIS) orders the dense population block
-#: badly, 20x slower than AMD at N = 300 (measured 5.4 s vs 0.25 s); the EPS inner solver has the prefix ``ss_st_``.
-DEFAULT_OPTIONS = {"ss_mat_mumps_icntl_7": "0", "ss_st_mat_mumps_icntl_7": "0"}
+#: Defaults applied unless the user sets them, when MUMPS factorises: its automatic choice (METIS) orders the dense
+#: population block badly, 20x slower than AMD at N = 300 (measured 5.4 s vs 0.25 s); the EPS inner solver has the
+#: prefix ``ss_st_``.
+MUMPS_OPTIONS = {"ss_mat_mumps_icntl_7": "0", "ss_st_mat_mumps_icntl_7": "0"}
 
-#: Sub-solver of the multi-rank block Jacobi (:func:`_block_jacobi`), unless the user sets them.
-BJACOBI_OPTIONS = {"ss_sub_ksp_type": "preonly", "ss_sub_pc_type": "lu",
-                   "ss_sub_pc_factor_mat_solver_type": "mumps", "ss_sub_mat_mumps_icntl_7": "0"}
+
+def bjacobi_options(package: str) -> dict[str, str]:
+    """Sub-solver of the multi-rank block Jacobi (:func:`_block_jacobi`), unless the user sets them: one sequential
+    LU per rank by ``package``."""
+    opts = {"ss_sub_ksp_type": "preonly", "ss_sub_pc_type": "lu", "ss_sub_pc_factor_mat_solver_type": package}
+    if package == "mumps":
+        opts["ss_sub_mat_mumps_icntl_7"] = "0"
+    return opts
+
+
+def factor_package(have, *, parallel: bool) -> str | None:
+    """The LU package for a factorisation on one rank (``parallel=False``) or across ranks (``parallel=True``).
+
+    MUMPS when this PETSc build has it (Debian's does); otherwise PETSc's own LU, which is sequential only, or for a
+    distributed factorisation SuperLU_dist; None when the build has no distributed LU. A PETSc built from PyPI
+    without a Fortran compiler (README "Installing") has no MUMPS, and asking for it would stop the solve with
+    "Could not locate solver type mumps". ``have(name)`` tells whether the build has the external package ``name``
+    (``PETSc.Sys.hasExternalPackage``).
+    """
+    if have("mumps"):
+        return "mumps"
+    if not parallel:
+        return "petsc"
+    return "superlu_dist" if have("superlu_dist") else None
 
 #: KSP iteration limit of the Lindblad linear solve when ``maxiter`` is None.
 KSP_MAXITER = 10000
@@ -172,7 +194,8 @@ def _allreduce(comm, value: float, op: str) -> float:
 
 
 def solve_distributed(builder, dim: int, N: int, *, solver: str = "ksp", comm=None,
-                      petsc_options: str | Mapping | None = None, tol: float = 1e-12, maxiter: int | None = None):
+                      petsc_options: str | Mapping | None = None, tol: float = 1e-12, maxiter: int | None = None,
+                      have=None):
     """Steady state of the real-representation generator returned by ``builder(rows=(r0, r1))``.
 
     Parameters
@@ -190,6 +213,10 @@ def solve_distributed(builder, dim: int, N: int, *, solver: str = "ksp", comm=No
         KSP relative tolerance (iterative choices only) / EPS tolerance.
     maxiter : int, optional
         KSP / EPS iteration limit (default :data:`KSP_MAXITER` / :data:`EPS_MAXITER`).
+    have : callable, optional
+        ``have(name) -> bool``: which external packages (MUMPS, SuperLU_dist) to use for the LU factorisations
+        (:func:`factor_package`); default this PETSc build's ``PETSc.Sys.hasExternalPackage``. Tests pass a narrower
+        one to run the path of a build without MUMPS.
 
     Returns
     -------
@@ -229,9 +256,15 @@ def solve_distributed(builder, dim: int, N: int, *, solver: str = "ksp", comm=No
     x = A.createVecRight()
     eigenvalue = float("nan")
     objs = [A, x]
-    defaults = dict(DEFAULT_OPTIONS)
+    have = have or PETSc.Sys.hasExternalPackage
+    seq_lu = factor_package(have, parallel=False)
+    dist_lu = factor_package(have, parallel=True)
+    defaults = dict(MUMPS_OPTIONS) if seq_lu == "mumps" else {}
     if solver == "ksp" and size > 1:
-        defaults.update(BJACOBI_OPTIONS)
+        defaults.update(bjacobi_options(seq_lu))
+    if solver == "eps" and size > 1 and dist_lu is None:
+        raise RuntimeError(f"backend 'petsc' with solver 'eigen' on {size} ranks needs a distributed LU (MUMPS or "
+                           "SuperLU_dist), and this PETSc build has neither: use solver 'linear', or 1 rank")
     try:
         with scoped_options(user, defaults):  # read by setFromOptions below, gone after the solve
             if solver == "ksp":
@@ -247,7 +280,7 @@ def solve_distributed(builder, dim: int, N: int, *, solver: str = "ksp", comm=No
                 if size == 1:
                     ksp.setType("preonly")
                     pc.setType("lu")
-                    pc.setFactorSolverType("mumps")
+                    pc.setFactorSolverType(seq_lu)
                 else:
                     _block_jacobi(ksp)
                 ksp.setTolerances(rtol=tol, atol=0.0, max_it=KSP_MAXITER if maxiter is None else int(maxiter))
@@ -257,13 +290,13 @@ def solve_distributed(builder, dim: int, N: int, *, solver: str = "ksp", comm=No
                 _stage("factored")
                 ksp.solve(b, x)
                 code = ksp.getConvergedReason()
-                if code < 0 and size > 1 and not _user_chose_solver(user):
-                    # block-Jacobi GMRES did not converge: fall back to the distributed MUMPS LU of the whole system
+                if code < 0 and size > 1 and dist_lu is not None and not _user_chose_solver(user):
+                    # block-Jacobi GMRES did not converge: fall back to the distributed LU of the whole system
                     ksp.reset()
                     ksp.setOperators(A)
                     ksp.setType("preonly")
                     ksp.getPC().setType("lu")
-                    ksp.getPC().setFactorSolverType("mumps")
+                    ksp.getPC().setFactorSolverType(dist_lu)
                     ksp.setUp()
                     ksp.solve(b, x)
                     code = ksp.getConvergedReason()
@@ -289,7 +322,7 @@ def solve_distributed(builder, dim: int, N: int, *, solver: str = "ksp", comm=No
                 sk = st.getKSP()
                 sk.setType("preonly")
                 sk.getPC().setType("lu")
-                sk.getPC().setFactorSolverType("mumps")
+                sk.getPC().setFactorSolverType(seq_lu if size == 1 else dist_lu)
                 eps.setOptionsPrefix(OPTIONS_PREFIX)
                 eps.setFromOptions()
                 eps.solve()
@@ -385,7 +418,7 @@ def row_split(dim: int, N: int, size: int, rank: int) -> tuple[int, int]:
 
 def _block_jacobi(ksp) -> None:
     """GMRES preconditioned by block Jacobi with one exact LU (MUMPS, sequential) per rank (sub-solver options:
-    :data:`BJACOBI_OPTIONS`, pushed by :func:`solve_distributed`).
+    :func:`bjacobi_options`, pushed by :func:`solve_distributed`).
 
     Why not MUMPS on the whole distributed system: its analysis is centralised on rank 0 (ICNTL(28) = 1; the
     parallel analysis with PT-Scotch returned NaN here) and the maximum transversal is off for distributed input, so
