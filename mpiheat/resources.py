@@ -18,8 +18,10 @@ see :data:`CALIBRATION`; ``tests/test_resources.py`` measures it again):
   eigenvalues, ``c4 N^4``. With the PETSc backend the distributed operator and its MUMPS factors are shared by the
   ranks of a point (``c N^2 / r``) and rho, spectrum and currents are replicated (``c N^2``);
 * quantum, two particles: the triangle spectral basis of ``n_b = (p+1)(p+2)/2`` polynomials at the fine degree p
-  (:func:`~.twoparticle.levels.default_degree` + refinement), several dense ``n_b x n_b`` matrices, then the
-  N-level solver as above;
+  (:func:`~.twoparticle.levels.default_degree` + refinement). Where petsc4py/slepc4py are installed the spectrum is
+  the distributed sparse solve (``two_particle_spectrum(method="auto")``) over all ranks of the job: N eigenvectors
+  of length n_b at two resolutions plus the sparse factors, ``(c_v 8 N n_b + c_f n_b) / ranks``; otherwise the
+  dense solve on one rank, several dense ``n_b x n_b`` matrices. Then the N-level solver as above;
 * relaxation (quantum): the dense spectral analysis of the N^2 x N^2 generator (Lindblad N <= 30, Redfield always),
   ``c4 N^4``; Lindblad above 30 uses the exact block path, ``c N^2``;
 * classical MD: per-trajectory sums gathered on rank 0, :data:`PER_TRAJECTORY` bytes each (collisions are streamed,
@@ -64,6 +66,11 @@ C_RELAX_BLOCKS = 1600.0  # relaxation, Lindblad block path: N = 80 / 160 / 240: 
 C_PETSC_SHARED = 300.0  # PETSc Lindblad, distributed part (/ ranks per point); N = 700 on 2 ranks: +98 MiB per rank
 C_TWO_BASIS = 16.0  # two particles, levels 50 / 100 / 150 (n_b 1176 / 2080 / 2926): +56 / +84 / +110 MiB
 TWO_BASE = 64 * MiB  # two particles: scipy.linalg, triangle quadrature (the constant of that fit)
+#: Two particles, distributed sparse spectrum (SLEPc, per rank x ranks): eigenvector storage (8 N n_b bytes) and the
+#: factor/basis term per basis function; fitted to N = 1000 / 2200 on 2 ranks (+441 / +1395 MiB over 165 MiB,
+#: n_b 14365 / 31375), an upper bound of N = 200 / 600 on 1 and 2 ranks (benchmarks/results/two_particle.json).
+C_TWO_VECTORS = 3.0
+C_TWO_SPARSE_BASIS = 40e3
 
 #: Measured peak RSS (MiB) behind the coefficients: (what, N, ranks, peak MiB per rank). Whole runs of
 #: ``python -m mpiheat.run`` (one point, T_L = 100, T_R = 10, gamma = 1e-3), except relaxation (``dynamics.relaxation``
@@ -79,6 +86,10 @@ CALIBRATION: tuple = (
     ("quantum redfield scipy", 200, 1, 159.1), ("quantum redfield scipy", 300, 1, 203.8),
     ("quantum two particles pauli", 50, 1, 190.9), ("quantum two particles pauli", 100, 1, 218.6),
     ("quantum two particles pauli", 150, 1, 244.9),
+    ("quantum two particles, sparse spectrum", 600, 1, 462.0),
+    ("quantum two particles, sparse spectrum", 600, 2, 325.0),
+    ("quantum two particles, sparse spectrum", 1000, 2, 606.0),
+    ("quantum two particles, sparse spectrum", 2200, 2, 1560.0),
     ("relaxation redfield (dense)", 20, 1, 72.9), ("relaxation redfield (dense)", 30, 1, 108.7),
     ("relaxation lindblad (blocks)", 80, 1, 70.4), ("relaxation lindblad (blocks)", 160, 1, 92.2),
     ("relaxation lindblad (blocks)", 240, 1, 119.7),
@@ -206,14 +217,28 @@ def two_particle_basis(levels: int, masses) -> int:
     return (p_fine + 1) * (p_fine + 2) // 2
 
 
+def sparse_spectrum_available() -> bool:
+    """Whether ``two_particle_spectrum(method="auto")`` takes the distributed sparse solver (its rule: petsc4py and
+    slepc4py are installed; checked without importing them, so that a refused job starts no MPI)."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("petsc4py", "slepc4py"))
+
+
 def solver_bytes(equation: str, N: int, *, backend: str = "scipy", ranks: int = 1, redfield_eigs: str = "auto",
-                 masses=(1.0,)) -> tuple[float, str]:
-    """Peak bytes of one steady-state solve with N levels (spectrum included), per rank; and a description."""
+                 masses=(1.0,), spectrum_ranks: int = 1) -> tuple[float, str]:
+    """Peak bytes of one steady-state solve with N levels (spectrum included), per rank; and a description.
+
+    ``spectrum_ranks``: the ranks that compute a two-particle spectrum together (all ranks of the job)."""
     n2 = float(N) ** 2
     if len(masses) == 2:
         nb = two_particle_basis(N, masses)
-        spec = TWO_BASE + C_TWO_BASIS * float(nb) ** 2
-        extra = f", two-particle basis n_b = {nb}"
+        if sparse_spectrum_available():
+            spec = TWO_BASE + (C_TWO_VECTORS * 8.0 * N * nb + C_TWO_SPARSE_BASIS * nb) / max(1, spectrum_ranks)
+            extra = f", two-particle basis n_b = {nb} (sparse, {spectrum_ranks} ranks)"
+        else:
+            spec = TWO_BASE + C_TWO_BASIS * float(nb) ** 2
+            extra = f", two-particle basis n_b = {nb} (dense)"
     else:
         spec, extra = 0.0, ""
     if equation == "pauli":
@@ -267,7 +292,7 @@ def estimate(cfg: JobConfig, world_size: int = 1) -> Estimate:
                     if backend == "auto":
                         backend = "petsc" if r > 1 else "scipy"
                     b, desc = solver_bytes(eq, N, backend=backend, ranks=r, redfield_eigs=q.redfield_eigs,
-                                           masses=masses)
+                                           masses=masses, spectrum_ranks=size if kind == "quantum" else 1)
                     if backend == "petsc" and eq != "pauli":
                         parts["interpreter and libraries"] = BASE + BASE_PETSC
                 if b > work:
