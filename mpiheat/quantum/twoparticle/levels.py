@@ -239,10 +239,16 @@ def _align(C_coarse: np.ndarray, C_fine: np.ndarray, blocks: list[np.ndarray]) -
 
 
 def _have_petsc() -> bool:
-    """Whether the sparse distributed solver can run (petsc4py/slepc4py are an optional extra)."""
+    """Whether the sparse distributed solver can run: petsc4py/slepc4py are installed (an optional extra) and PETSc
+    has MUMPS, whose Cholesky inertia counts the levels in each window (a PETSc built from PyPI without Fortran has
+    none: README "Installing")."""
     import importlib.util
 
-    return all(importlib.util.find_spec(m) is not None for m in ("petsc4py", "slepc4py"))
+    if not all(importlib.util.find_spec(m) is not None for m in ("petsc4py", "slepc4py")):
+        return False
+    from petsc4py import PETSc
+
+    return bool(PETSc.Sys.hasExternalPackage("mumps"))
 
 
 def two_particle_spectrum(n_states: int, masses=FIG5_MASSES, length: float = 1.0, *,
