@@ -18,7 +18,7 @@ import pytest
 
 from conftest import run_mpi
 from mpiheat.io import read_results
-from mpiheat.kinds.quantum import WEYL_MARGIN, predicted_top_gap, weyl_energy
+from mpiheat.quantum.truncation import WEYL_MARGIN, predicted_top_gap, weyl_energy
 
 MASSES = (1.0, math.sqrt(2.0))
 KAPPA_C = 21.1998  # jobs/fig8_kappa_classical.toml as written: 21.1998 +- 0.0357 at T = 1000

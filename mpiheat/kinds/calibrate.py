@@ -63,9 +63,10 @@ class CalibrateKind(JobKind):
         return self.cfg.quantum.backend == "petsc"
 
     def compute(self, ctx, point: dict, index: int, comm) -> dict:
-        from mpiheat.kinds.quantum import kappa_classical, top_weight
+        from mpiheat.kinds.quantum import kappa_classical
         from mpiheat.quantum import box_spectrum
         from mpiheat.quantum.calibrate import calibrate_gamma, power_law
+        from mpiheat.quantum.truncation import top_weight
 
         q, c = self.cfg.quantum, self.cfg.calibrate
         levels = int(point_value(point, "levels", q.levels))
