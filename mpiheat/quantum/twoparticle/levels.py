@@ -380,13 +380,7 @@ def _two_particle_rank0(n: int, m1: float, m2: float, L: float, resolution, tol:
     # unit length -> L
     E = Ef / L**2
     P_L, P_R = PLf / L**3, PRf / L**3
-    keys, scale = None, 1.0
-    if m1 == m2:
-        scale = math.pi**2 / (2.0 * m1 * L**2)
-        kk = np.rint(E / scale)
-        if np.max(np.abs(E / scale - kk) / kk) < 1e-6:
-            kk = kk.astype(np.int64)
-            keys = kk[None, :] - kk[:, None]
+    keys, scale = _equal_mass_keys(E, m1, m2, L)
     mass_dev = max(bc.mass_deviation, bf.mass_deviation)
     meta = {
         "model": "two_particle", "method": "spectral", "masses": [m1, m2], "length": L,
@@ -418,16 +412,23 @@ def solver_columns(spectrum: Spectrum) -> dict[str, float | int | bool | str]:
             **({"mass_matrix_deviation": float(m["mass_matrix_deviation"])} if "mass_matrix_deviation" in m else {})}
 
 
+def _equal_mass_keys(E: np.ndarray, m1: float, m2: float, L: float) -> tuple[np.ndarray | None, float]:
+    """Integer Bohr-frequency keys ``k_j - k_i`` for equal masses, whose levels are integer multiples of
+    ``pi^2 / (2 m L^2)`` (exact degeneracies, so the secular grouping needs no tolerance); ``(None, 1.0)`` otherwise."""
+    if m1 != m2:
+        return None, 1.0
+    scale = math.pi**2 / (2.0 * m1 * L**2)
+    kk = np.rint(E / scale)
+    if np.max(np.abs(E / scale - kk) / kk) >= 1e-6:
+        return None, scale
+    kk = kk.astype(np.int64)
+    return kk[None, :] - kk[:, None], scale
+
+
 def _finish(E1: np.ndarray, PL1, PR1, PLb, PRb, L: float, m1: float, m2: float, meta: dict) -> Spectrum:
     """Unit length -> L, integer keys for equal masses, the ``coupling_formula_diff`` health number."""
     E = E1 / L**2
-    keys, scale = None, 1.0
-    if m1 == m2:
-        scale = math.pi**2 / (2.0 * m1 * L**2)
-        kk = np.rint(E / scale)
-        if np.max(np.abs(E / scale - kk) / kk) < 1e-6:
-            kk = kk.astype(np.int64)
-            keys = kk[None, :] - kk[:, None]
+    keys, scale = _equal_mass_keys(E, m1, m2, L)
     if PLb is not None:
         meta["coupling_formula_diff"] = float(max(np.abs(PLb - PL1).max() / np.diag(PL1).max(),
                                                   np.abs(PRb - PR1).max() / np.diag(PR1).max()))
