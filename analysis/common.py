@@ -207,6 +207,14 @@ def default_chain(cols: dict, steps: int = 1000, proposal: float = 1.0) -> np.nd
     return sel
 
 
+def classical_curve(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``T_R, J, J_err`` of the default MCMC chain (:func:`default_chain`) of a classical results file, by T_R."""
+    c, _, _ = load(path)
+    sel = default_chain(c)
+    o = np.argsort(c["T_R"][sel])
+    return c["T_R"][sel][o], c["J"][sel][o], c["J_err"][sel][o]
+
+
 def single_input_main(doc: str, plot, argv=None) -> int:
     """``main`` of a figure script that reads one results file: print the paths written."""
     args = parser(doc, ["result"]).parse_args(argv)

@@ -14,9 +14,9 @@ import numpy as np
 
 from analysis.common import (
     axis_label,
+    classical_curve,
     curve_keys,
     curve_label,
-    default_chain,
     groups,
     load,
     max_positive_rise,
@@ -66,12 +66,9 @@ def plot(quantum: str, kappa: str | None, classical: str | None, classical_kappa
         ax.plot(cols["T_R"][m][o], cols["J"][m][o], mk, ms=4, mfc="none", color=col, label=label)
     T = np.logspace(np.log10(cols["T_R"].min()), np.log10(cols["T_R"].max()), 300)
     ax.plot(T, maxwell_current(T_L, T), "k--", lw=1, label="classical Maxwell, Eq. (4)")
-    if classical:
-        c, _, _ = load(classical)
-        sel = default_chain(c)
-        o = np.argsort(c["T_R"][sel])
-        ax.errorbar(c["T_R"][sel][o], c["J"][sel][o], yerr=c["J_err"][sel][o], fmt="^", ms=4, color="tab:blue",
-                    label="classical MCMC")
+    curve = classical_curve(classical) if classical else None  # read once: plotted here, reported below
+    if curve is not None:
+        ax.errorbar(curve[0], curve[1], yerr=curve[2], fmt="^", ms=4, color="tab:blue", label="classical MCMC")
     ax.set_xscale("log")
     ax.set_xlabel(axis_label(cols, "T_R", "$T_R$"))
     ax.set_ylabel(axis_label(cols, "J", "$J$"))
@@ -92,10 +89,8 @@ def plot(quantum: str, kappa: str | None, classical: str | None, classical_kappa
     plt.close(fig)
     for line in ndtr_report(cols):
         print(line)
-    if classical:
-        c, _, _ = load(classical)
-        sel = default_chain(c)
-        print(f"classical MCMC: J(T_R) {rise_text(c['T_R'][sel], c['J'][sel])} (NDTR when > 0)")
+    if curve is not None:
+        print(f"classical MCMC: J(T_R) {rise_text(curve[0], curve[1])} (NDTR when > 0)")
     return paths
 
 

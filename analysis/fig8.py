@@ -17,7 +17,7 @@ import tomllib
 
 import numpy as np
 
-from analysis.common import default_chain, groups, load, max_positive_slope, mpl, run_main, save
+from analysis.common import classical_curve, groups, load, max_positive_slope, mpl, run_main, save
 
 
 def largest_slope(T_R: np.ndarray, J: np.ndarray) -> tuple[float, float]:
@@ -143,15 +143,11 @@ def plot(quantum: str | None, classical: str | None, lindblad: str | None, kappa
                         label=f"Lindblad (PETSc), N = {N}")
         lines += report(lc, la, "Lindblad cross-check")
     if classical:
-        c, _, _ = load(classical)
-        sel = default_chain(c)
-        o = np.argsort(c["T_R"][sel])
-        ax.errorbar(c["T_R"][sel][o], c["J"][sel][o], yerr=c["J_err"][sel][o], fmt="^", ms=4, color="k",
-                    label="classical MD, MCMC baths")
-        d, x = largest_slope(c["T_R"][sel], c["J"][sel])
+        cT, cJ, cE = classical_curve(classical)
+        ax.errorbar(cT, cJ, yerr=cE, fmt="^", ms=4, color="k", label="classical MD, MCMC baths")
+        d, x = largest_slope(cT, cJ)
         lines.append(f"classical MCMC: largest dJ/dT_R = {d:.6g} at T_R = {x:.4g} "
-                     f"({'NDTR' if d > 0 else 'no NDTR'}; statistical errors J_err up to "
-                     f"{np.max(c['J_err'][sel]):.3g})")
+                     f"({'NDTR' if d > 0 else 'no NDTR'}; statistical errors J_err up to {np.max(cE):.3g})")
     if kappa:
         k, _, _ = load(kappa)
         lines.append(f"calibration: classical kappa^c(T = {float(k['T'][0]):g}) = {float(k['kappa'][0]):.6g} +- "
