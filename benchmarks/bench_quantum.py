@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))  # plots.py: the machine description shared by the benchmarks
 
+from plots import cpu_model as plots_cpu_model  # noqa: E402
 from plots import mem_total_gb  # noqa: E402
 
 from mpiheat.launcher import mpiexec  # noqa: E402
@@ -75,14 +76,8 @@ def maxrss_mb() -> float:
 
 
 def cpu_model() -> str:
-    """CPU model name from /proc/cpuinfo (empty if unknown)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
+    """CPU model name from /proc/cpuinfo, else the platform's processor string."""
+    return plots_cpu_model() or platform.processor()
 
 
 def worker(N: int, solver: str, gamma: float) -> None:

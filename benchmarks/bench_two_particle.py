@@ -30,6 +30,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from mpiheat.launcher import mpiexec  # noqa: E402
+
 MASSES = (1.0, math.sqrt(2.0))
 
 
@@ -75,8 +77,8 @@ def worker(n: int, method: str, compare: bool) -> None:
 def run_case(n: int, ranks: int, method: str, compare: bool = False) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", OMPI_ALLOW_RUN_AS_ROOT="1",
                OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMPI_MCA_rmaps_base_oversubscribe="1")
-    cmd = ["mpirun", "-n", str(ranks), sys.executable, __file__, "--worker", str(n), method] + (
-        ["--compare"] if compare else [])
+    # the launcher of the MPI library mpi4py loads (not whichever mpirun is first on PATH)
+    cmd = mpiexec(ranks, sys.executable, __file__, "--worker", str(n), method, *(["--compare"] if compare else []))
     load0 = os.getloadavg()[0]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT")]

@@ -33,16 +33,20 @@ RESULTS = ROOT / "benchmarks" / "results"
 TIME_BUDGET_S = 600.0
 
 
-def machine_note() -> str:
-    """``nproc``, CPU model and total memory of this machine, for the figure footers."""
-    model = platform.processor() or platform.machine()
+def cpu_model() -> str:
+    """CPU model name from /proc/cpuinfo ('' if unknown)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return ""
+
+
+def machine_note() -> str:
+    """``nproc``, CPU model and total memory of this machine, for the figure footers."""
+    model = cpu_model() or platform.processor() or platform.machine()
     return f"machine: {os.cpu_count()} cores (nproc), {model}, {mem_total_gb():.0f} GiB RAM"
 
 

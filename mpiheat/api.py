@@ -178,9 +178,7 @@ def _grid_dims(cols: Mapping, parameters: list[str]) -> tuple[list[str], dict[st
     dependent: dict[str, list[str]] = {}
     for p in params:
         keys = list(zip(*(rows[d] for d in dims))) if dims else [()] * n
-        mapping: dict = {}
-        follows = all(mapping.setdefault(k, v) == v for k, v in zip(keys, rows[p]))
-        if follows:
+        if _follows(keys, rows[p]):
             # the smallest set of dims it follows: one dim, or none (a constant), else all of them
             if len(set(rows[p])) == 1:
                 dependent[p] = []
@@ -215,18 +213,10 @@ def _job_data(job) -> tuple[dict, str]:
     if isinstance(job, Mapping):
         return copy.deepcopy(dict(job)), "<dict>"
     if isinstance(job, (str, os.PathLike)):
-        from mpiheat.config import JobError
+        from mpiheat.config.toml_io import parse_text, read_text
 
         source = os.fspath(job)
-        try:
-            with open(source, "rb") as fh:
-                return tomllib.load(fh), source
-        except FileNotFoundError:
-            raise JobError(source, "file", "no such file") from None
-        except tomllib.TOMLDecodeError as e:
-            raise JobError(source, "TOML", f"not valid TOML ({e})") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise JobError(source, "file", f"cannot read ({e})") from None
+        return parse_text(read_text(source), source), source
     raise TypeError(f"job must be a dict of the TOML structure or a path, not {type(job).__name__}")
 
 

@@ -173,11 +173,6 @@ class JobConfig:
     def linear_response(self) -> bool:
         return self.temperatures.T is not None
 
-    def n_temperatures(self) -> int:
-        """Length of the temperature sweep (0 when the job has none)."""
-        t = self.temperatures
-        return len(t.T) if t.T is not None else (len(t.T_R) if t.T_R is not None else 0)
-
     def n_points(self) -> int:
         """Number of sweep points of the job (counted by its kind, without building them, when it was validated)."""
         return self.points_count

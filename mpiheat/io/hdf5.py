@@ -42,7 +42,6 @@ import numpy as np
 from mpiheat._version import __version__
 from mpiheat.io.schema import Column
 
-STR_DTYPE = None  # set lazily (h5py import is deferred so that config errors are fast)
 CHECKSUM = "sha256"  # value of the root attribute ``checksum`` in files carrying digests
 
 

@@ -67,20 +67,15 @@ def build(cfg: JobConfig) -> JobKind:
 
 def all_columns() -> dict[str, list]:
     """``{kind: [Column, ...]}``: every results column each kind can write (all variants), for the README table."""
+    from mpiheat.io.schema import by_name
     from mpiheat.kinds import calibrate, classical, quantum, relaxation, scaling
     from mpiheat.kinds.columns import J_MAXWELL, KAPPA_COLUMN, KAPPA_ERR, PARAMETERS, REDFIELD_CHECK, STEADY_STATE
-
-    def unique(cols):
-        out = {}
-        for c in cols:
-            out.setdefault(c.name, c)
-        return list(out.values())
 
     return {
         "parameters (all kinds)": list(PARAMETERS.values()),
         "classical (md)": [*classical.MD_COLUMNS, J_MAXWELL, KAPPA_COLUMN, KAPPA_ERR],
         "classical (transfer)": [*classical.TRANSFER_COLUMNS, J_MAXWELL, KAPPA_COLUMN, classical.TRANSFER_KAPPA_ERR],
-        "quantum": unique([*STEADY_STATE, *quantum.POINT_COLUMNS, KAPPA_COLUMN, *REDFIELD_CHECK]),
+        "quantum": list(by_name([*STEADY_STATE, *quantum.POINT_COLUMNS, KAPPA_COLUMN, *REDFIELD_CHECK]).values()),
         "calibrate": list(calibrate.COLUMNS),
         "relaxation (classical)": list(relaxation.CLASSICAL_COLUMNS),
         "relaxation (quantum)": list(relaxation.QUANTUM_COLUMNS),

@@ -71,11 +71,12 @@ class CalibrateKind(JobKind):
         q, c = self.cfg.quantum, self.cfg.calibrate
         levels = int(point_value(point, "levels", q.levels))
         mass, length = self.cfg.system.masses[0], self.cfg.system.length.value
+        spec = box_spectrum(levels, mass, length)  # once: the calibration and the truncation check share it
         gamma = calibrate_gamma(point["eta"], c.T_cal, kappa_target=kappa_classical(self.cfg, c.T_cal, length),
-                                levels=levels, mass=mass, length=length, omega_c=q.omega_c)
+                                levels=spec, omega_c=q.omega_c)
         beta, prefactor, dev = power_law(point["eta"], c.beta_range, levels=levels, omega_c=q.omega_c)
         return self.row({"gamma": gamma, "beta": beta, "beta_fit_max_dev": dev,
-                         "top_weight": top_weight(box_spectrum(levels, mass, length), c.T_cal)})
+                         "top_weight": top_weight(spec, c.T_cal)})
 
     def finish(self, ctx, columns: dict, complete: bool):
         from mpiheat.classical import maxwell_kappa

@@ -52,8 +52,16 @@ def model_spectrum(cfg: JobConfig, levels: int, length: float, comm=None):
 # top_weight = exp(-(E_top - E_0) / T_max), must not exceed [quantum] max_top_weight.
 
 def hottest_temperature(cfg: JobConfig) -> float:
-    """The largest temperature the job puts into a thermal weight (the bath temperatures and T_cal if calibrating)."""
-    temps = [max(p["T_L"], p["T_R"]) for p in cfg.temperature_points()]
+    """The largest temperature the job puts into a thermal weight (the bath temperatures and T_cal if calibrating).
+
+    From the sweep's axes, with the expressions of :meth:`JobConfig.temperature_points` (same bits), without building
+    the points: it also runs in validation, where a sweep may have up to 1e6 of them."""
+    t = cfg.temperatures
+    if t.T is not None:
+        d = t.delta
+        temps = [max(T * (1 + d / 2), T * (1 - d / 2)) for T in t.T.values]
+    else:
+        temps = [t.T_L, *t.T_R.values]
     if cfg.quantum.gamma == "calibrate":
         temps.append(cfg.quantum.T_cal)
     return max(temps)
@@ -77,16 +85,8 @@ SPECTRUM_COLUMNS = (
 
 def check_top_weight_up_front(cfg: JobConfig) -> None:
     """Refuse, before any eigensolve, a truncation whose top-level weight certainly exceeds max_top_weight."""
-    q, t = cfg.quantum, cfg.temperatures
-    if t.T is not None:
-        temps = [T * (1 + t.delta / 2) for T in t.T.values]
-    elif t.T_L is not None and t.T_R is not None:
-        temps = [t.T_L, *t.T_R.values]
-    else:
-        return  # reported elsewhere
-    if q.gamma == "calibrate":
-        temps.append(q.T_cal)
-    T_max = max(temps)
+    q = cfg.quantum
+    T_max = hottest_temperature(cfg)  # validate() has required the temperatures first
     for length in cfg.system.length.values:
         for levels in q.levels.values:
             gap, exact = predicted_top_gap(levels, cfg.system.masses, length)
@@ -104,10 +104,11 @@ class QuantumContext:
         self.spectra: dict = {}
         self.gammas: dict = {}
 
-    def spectrum(self, levels: int, length: float):
+    def spectrum(self, levels: int, length: float, comm=None):
+        """The model's spectrum, cached; ``comm``: the ranks that solve a two-particle spectrum together."""
         key = (levels, length)
         if key not in self.spectra:
-            self.spectra[key] = model_spectrum(self.cfg, levels, length)
+            self.spectra[key] = model_spectrum(self.cfg, levels, length, comm=comm)
         return self.spectra[key]
 
     def gamma(self, levels: int, length: float, eta: float) -> float:
@@ -209,11 +210,9 @@ class QuantumKind(JobKind):
         tol = cfg.quantum.max_top_weight
         for length in cfg.system.length.values:
             for levels in cfg.quantum.levels.values:
-                key = (int(levels), float(length))
-                if key not in ctx.spectra:
-                    ctx.spectra[key] = model_spectrum(cfg, int(levels), float(length), comm=comm)
+                spec = ctx.spectrum(int(levels), float(length), comm)  # collective: every rank is here
 
-                def check(spec=ctx.spectra[key], levels=int(levels)):
+                def check(spec=spec, levels=int(levels)):
                     w = top_weight(spec, T_max)
                     problem = top_weight_problem(w, tol, levels, T_max, "computed spectrum")
                     if problem:
