@@ -13,13 +13,6 @@ from __future__ import annotations
 import numpy as np
 
 
-def trace_functional(N: int) -> np.ndarray:
-    """Real vector t with ``t @ rho_to_real(rho) == Tr rho`` (the populations come first)."""
-    t = np.zeros(N * N)
-    t[:N] = 1.0
-    return t
-
-
 def constrained_rhs(dim: int, s: float) -> np.ndarray:
     """Right-hand side ``s e_0`` of the constrained system."""
     b = np.zeros(dim)

@@ -27,14 +27,12 @@ from functools import cached_property
 
 import numpy as np
 
-from mpiheat.quantum.operators.constraint import trace_functional
 from mpiheat.quantum.operators.spectrum import Spectrum, bose, spectral_density
 
 __all__ = [
     "RedfieldGenerator",
     "redfield_generator",
     "redfield_rates",
-    "trace_functional",
     "pack_xy",
     "unpack_xy",
 ]

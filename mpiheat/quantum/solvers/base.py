@@ -22,9 +22,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Steady-state formulations, the one meaning of ``solver`` (see :data:`SOLVERS` in the front end).
-SOLVER_NAMES = ("auto", "linear", "eigen")
-
 #: Methods of the eigenvalue check of Redfield's physicality.
 REDFIELD_CHECKS = ("auto", "dense", "cluster", "none")
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mpiheat.numerics.parallel import block_range  # = PETSc's default ownership ranges
 from mpiheat.quantum.twoparticle.sparse import SparseRows, assemble_rows, mode_labels, n_modes
 
 __all__ = ["OPTIONS_PREFIX", "DEFAULT_OPTIONS", "Level", "weyl_cut", "solve_level", "level_couplings",
@@ -38,13 +39,6 @@ DEFAULT_OPTIONS = {
     "tp_st_mat_mumps_icntl_24": "1",
     "tp_st_mat_mumps_cntl_3": "1e-12",
 }
-
-
-def block_range(n: int, size: int, rank: int) -> tuple[int, int]:
-    """PETSc's default ownership range of ``n`` rows over ``size`` ranks."""
-    q, r = divmod(n, size)
-    start = rank * q + min(rank, r)
-    return start, start + q + (1 if rank < r else 0)
 
 
 def weyl_cut(n_states: int, m1: float, m2: float) -> float:

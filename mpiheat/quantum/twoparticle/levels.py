@@ -63,6 +63,7 @@ import scipy.linalg as sla
 
 from mpiheat.numerics.parallel import get_comm
 from mpiheat.quantum.operators.spectrum import Spectrum
+from mpiheat.quantum.twoparticle.sparse import n_modes
 from mpiheat.quantum.twoparticle.spectral import TriangleBasis, basis_values, triangle_basis
 
 __all__ = ["analytic_equal_mass_spectrum", "two_particle_spectrum", "equal_mass_pairs", "degenerate_blocks",
@@ -491,7 +492,7 @@ def _two_particle_sparse(n: int, m1: float, m2: float, L: float, resolution, tol
         # p = 110 (9.3 modes/state) reach 1.3e-9; 1000 states at p = 130 (7.9 modes/state) only 1.2e-6); capped by
         # the dense solver's calibrated default. The adaptive loop raises p when the estimate is not met.
         p = 3
-        while (p - 1) * (p - 2) // 2 < 10.5 * n_solve:
+        while n_modes(p) < 10.5 * n_solve:
             p += 1
         p = min(p, default_degree(n, (m1, m2)))
     p = max(p, int(math.ceil(math.sqrt(2.0 * (n_solve + 2)))) + 3)
