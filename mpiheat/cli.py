@@ -159,12 +159,25 @@ def run_main(argv: list[str] | None = None) -> int:
         STOP.restore()
 
 
+# Seconds between writing the error and MPI_Abort. The launcher forwards each rank's stderr through a pipe; on an
+# abort MPICH's hydra kills the proxies at once, and a line still in the pipe is lost (seen once in CI under load:
+# the failing rank's message never reached the terminal). A short pause lets the launcher drain it first.
+ABORT_GRACE = 0.5
+
+
+def abort_world(comm, code: int) -> None:
+    """Flush this rank's output, give the launcher time to forward it, then MPI_Abort every rank of ``comm``."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    time.sleep(ABORT_GRACE)
+    comm.Abort(code)
+
+
 def _abort_if_parallel(code: int) -> None:
     """MPI_Abort when MPI is running with several ranks (the others may wait for this one in a collective)."""
     mpi = sys.modules.get("mpi4py.MPI")
     if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized() and mpi.COMM_WORLD.Get_size() > 1:
-        sys.stderr.flush()
-        mpi.COMM_WORLD.Abort(code)
+        abort_world(mpi.COMM_WORLD, code)
 
 
 def exit_code(e: BaseException) -> int:
@@ -327,7 +340,7 @@ def _run(cfg, args, petsc_args, comm, log) -> int:
             held = output_lock.held(cfg.job.output)
             if held is not None:  # MPI_Abort skips every finally: free the output for the next run now
                 held.release()
-            comm.Abort(code)
+            abort_world(comm, code)
         return code
     if rank == 0 and not args.quiet:
         from mpiheat.io.table import format_table
