@@ -49,8 +49,10 @@ GiB = 2**30
 #: Peak RSS of the smallest runs (MiB): ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` at the end of a whole
 #: ``python -m mpiheat.run`` (run in-process with ``runpy``; ``peak_rss`` in tests/test_resources.py), Debian stack
 #: (Python 3.11, numpy 1.24, scipy 1.10, numba 0.60, h5py 3.7, PETSc 3.18).
-BASE = 175 * MiB  # quantum Pauli N = 2: 131.8 MiB on Debian; the numpy 2 / scipy 1.17 (PyPI) stack measures more:
-#: its Lindblad N = 500 peak was 223 and 241 MiB in two clean-clone CI runs (the model said 237 MiB at BASE = 165)
+BASE = 205 * MiB  # quantum Pauli N = 2: 131.8 MiB on Debian. The same run's peak varies by tens of MiB with the
+#: machine's state: Lindblad N = 500 (scipy) measured 180-192 MiB on an idle machine (both stacks) but 223, 241 and
+#: 249 MiB late in three clean-clone CI runs (numpy 2 / scipy 1.17 stack; the model said 237 / 247 MiB at BASE =
+#: 165 / 175). The base carries that spread, so the model stays an upper bound.
 BASE_NUMBA = 45 * MiB  # classical kernels loaded: MD 169.1, transfer 173.1 MiB
 BASE_PETSC = 20 * MiB  # petsc4py/slepc4py loaded: Lindblad N = 2 on 2 ranks, 160.7 / 147.4 MiB
 PER_POINT = 4600  # bytes per sweep point: 20000 Pauli points, +85 MiB
