@@ -437,3 +437,35 @@ def test_adaptive_degree_stops_at_a_precision_floor():
     assert not _stalled(h)
     assert _stalled(h + [{"max_err_E": 1e-12, "max_err_P": 3.20e-8}])  # measured at 1000 states (old scale)
     assert not _stalled(h + [{"max_err_E": 1e-12, "max_err_P": 1.0e-8}])
+
+
+@pytest.mark.petsc  # the sparse solver is SLEPc's
+def test_probe_signs_equal_exact_overlap_signs():
+    """A compressed coarse level (its vectors dropped, issue 12 memory) aligns by its probe overlaps: each state's
+    sign equals the sign of the exact M-overlap of the embedded coarse vector with the fine one, and the probes are
+    the same functions at both degrees (overlaps agree to the discretisation error)."""
+    from mpi4py import MPI
+
+    from mpiheat.quantum.twoparticle.distributed import align_levels, probe_vectors, solve_level
+    from mpiheat.quantum.twoparticle.sparse import mode_labels
+
+    comm = MPI.COMM_SELF
+    m1, m2 = FIG5_MASSES
+    coarse, fine = (solve_level(p, m1, m2, 60, comm) for p in (40, 48))
+    n = 60
+    # exact overlaps from the full vectors: embed coarse coefficients by mode label (hierarchical basis)
+    lab_f, lab_c = mode_labels(48), mode_labels(40)
+    index_f = {tuple(x): k for k, x in enumerate(lab_f)}
+    emb = np.zeros((lab_f.shape[0], n))
+    emb[[index_f[tuple(x)] for x in lab_c]] = coarse.C[:, :n]
+    O = (fine.rows.mats["M"] @ emb).T @ fine.C[:, :n]
+    exact = np.sign(np.diag(O))
+    assert np.all(np.abs(np.diag(O)) > 0.99)  # converged states: overlaps are +-1
+    coarse.compress(np.zeros(0, dtype=np.int64), comm)
+    assert coarse.C is None and coarse.keep.size == 0
+    F_f = (fine.rows.mats["M"] @ probe_vectors(40, 48)).T @ fine.C[:, :n]
+    assert np.allclose(np.abs(coarse.probes[:, :n]), np.abs(F_f), rtol=0, atol=1e-4)  # p = 40: top states ~1e-5
+    R = align_levels(coarse, fine, [np.array([a]) for a in range(n)], n, comm)
+    signs = np.array([Rb[0, 0] for _, Rb in R])
+    assert np.array_equal(signs, exact)
+    assert (signs < 0).any() and (signs > 0).any()  # both signs occur: the check can fail

@@ -24,7 +24,7 @@ import numpy as np
 from mpiheat.numerics.parallel import block_range  # = PETSc's default ownership ranges
 from mpiheat.quantum.twoparticle.sparse import SparseRows, assemble_rows, mode_labels, n_modes
 
-__all__ = ["OPTIONS_PREFIX", "DEFAULT_OPTIONS", "Level", "weyl_cut", "solve_level", "level_couplings",
+__all__ = ["OPTIONS_PREFIX", "DEFAULT_OPTIONS", "EPS_TOL", "Level", "weyl_cut", "solve_level", "level_couplings",
            "align_levels", "block_range"]
 
 OPTIONS_PREFIX = "tp_"
@@ -39,6 +39,13 @@ DEFAULT_OPTIONS = {
     "tp_st_mat_mumps_icntl_24": "1",
     "tp_st_mat_mumps_cntl_3": "1e-12",
 }
+#: Krylov-Schur tolerance (relative residual). Once the degree suffices, the couplings' coarse-fine estimate is
+#: limited by it, not by the discretisation. Largest coupling / energy error measured at 600 states, p = 117-120:
+#: 2 ranks: 1.8e-8 / 1.5e-11 at 1e-13, 8.7e-10 / 7.4e-13 at 1e-14, 2.4e-10 / 2.1e-13 at 1e-15;
+#: 1 rank: 2.1e-9 / 1.7e-10 at 1e-13, 1.2e-9 / 8.7e-12 at 1e-14, but 7.2e-8 / 1.7e-10 at 1e-15 (a tolerance beyond
+#: reach makes it worse), all at the same cost (33-36 Krylov-Schur restarts). The floor grows with the number of
+#: states (1.3e-7 at 2200 states with 1e-13). ``-tp_eps_tol`` overrides it.
+EPS_TOL = 1e-14
 
 
 def weyl_cut(n_states: int, m1: float, m2: float) -> float:
@@ -54,6 +61,31 @@ def weyl_cut(n_states: int, m1: float, m2: float) -> float:
     return 0.5 * k * k
 
 
+#: Fixed random functions of the coarse space whose overlaps with each eigenfunction carry its sign to a finer
+#: degree (see :meth:`Level.compress`), and the overlap below which a state keeps its exact coarse vector instead.
+N_PROBES = 4
+PROBE_MIN = 1e-3
+
+
+def probe_vectors(p_probe: int, p: int) -> np.ndarray:
+    """Coefficients (all rows, shape (n_modes(p), N_PROBES)) of ``N_PROBES`` fixed random functions of the degree
+    ``p_probe`` space, in the scaled sparse basis of degree ``p >= p_probe``.
+
+    The modes are hierarchical and their scaling depends on the mode only, so the same coefficients, embedded by
+    mode label, are the same functions at every degree >= p_probe. Seeded by the degree only: every rank builds the
+    same vectors.
+    """
+    g = np.random.default_rng(p_probe).standard_normal((n_modes(p_probe), N_PROBES))
+    if p == p_probe:
+        return g
+    lab = mode_labels(p)
+    inside = lab.sum(axis=1) <= p_probe - 3
+    off = np.concatenate([[0], np.cumsum([p_probe - 2 - i for i in range(p_probe - 2)])])
+    out = np.zeros((lab.shape[0], N_PROBES))
+    out[inside] = g[off[lab[inside, 0]] + lab[inside, 1]]
+    return out
+
+
 @dataclass
 class Level:
     """Eigenpairs at one degree: all energies on every rank, this rank's rows of the eigenvectors.
@@ -67,32 +99,32 @@ class Level:
     C: np.ndarray | None
     rows: SparseRows
     stats: dict
-    C32: np.ndarray | None = None
     keep: np.ndarray | None = None
     C_keep: np.ndarray | None = None
+    probes: np.ndarray | None = None
 
-    def compress(self, keep: np.ndarray) -> None:
-        """Keep the eigenvectors in single precision, except columns ``keep`` (exact).
+    def compress(self, keep: np.ndarray, comm) -> None:
+        """Drop the eigenvectors once this level's couplings are formed; keep what the alignment with a finer
+        level needs.
 
-        A coarse level's vectors are only needed for the overlaps with the fine level: their signs (|O_aa| ~ 1)
-        are unaffected by single precision, and the columns of (near-)degenerate clusters, where the overlap
-        block defines a rotation, are kept in double precision. Halves the memory held across the fine solve.
+        That is each state's sign, carried by its overlaps with ``N_PROBES`` fixed random functions of this
+        level's space (``probes``, shape (N_PROBES, n_states), on every rank: the same functions at the finer
+        degree give the same overlaps up to the discretisation error, so the largest one fixes the sign), and the
+        exact columns ``keep`` ((near-)degenerate clusters, whose alignment is a rotation from the overlap block)
+        plus those of any state whose largest probe overlap is below ``PROBE_MIN``. Frees the n_basis x n_states
+        eigenvectors (e.g. 418 MB at 3000 states), its matrices and edge traces before the fine solve.
         """
         if self.C is None:
             return
-        self.keep = np.asarray(keep, dtype=np.int64)
+        W = self.rows.mats["M"] @ probe_vectors(self.p, self.p)
+        self.probes = _sum(comm, np.ascontiguousarray(W.T @ self.C))
+        weak = np.flatnonzero(np.abs(self.probes).max(axis=0) < PROBE_MIN)
+        self.keep = np.union1d(np.asarray(keep, dtype=np.int64), weak).astype(np.int64)
         self.C_keep = np.array(self.C[:, self.keep], order="F")
-        self.C32 = np.asfortranarray(self.C, dtype=np.float32)
         self.C = None
-
-    def columns(self, a0: int, a1: int) -> np.ndarray:
-        """Columns ``[a0, a1)`` of the eigenvectors in double precision (exact for kept columns)."""
-        if self.C is not None:
-            return self.C[:, a0:a1]
-        out = self.C32[:, a0:a1].astype(np.float64, order="F")
-        sel = np.flatnonzero((self.keep >= a0) & (self.keep < a1))
-        out[:, self.keep[sel] - a0] = self.C_keep[:, sel]
-        return out
+        # the matrices and edge traces served this level's couplings only (the alignment needs its row range)
+        self.rows.mats = {}
+        self.rows.trace_L = self.rows.trace_R = np.zeros((0, 0))
 
 
 def _stage(comm, label: str) -> None:
@@ -163,7 +195,7 @@ def _inertia_count(PETSc, Kloc, Mloc, sigma: float, n: int, pcomm) -> int:
 
 
 def solve_level(p: int, m1: float, m2: float, n_want: int, comm, *, petsc_options: dict | None = None,
-                nev_per_shift: int = 40, window_states: int = 1200) -> Level:
+                nev_per_shift: int = 40, window_states: int = 600) -> Level:
     """All eigenpairs below a cut holding at least ``n_want`` levels, at degree ``p`` (unit length).
 
     ``nev_per_shift``: eigenpairs sought per shift; measured at p = 160, 927 states, 2 ranks: 32 / 64 / 200 give
@@ -175,7 +207,8 @@ def solve_level(p: int, m1: float, m2: float, n_want: int, comm, *, petsc_option
     into this rank's rows of the result and its solver destroyed before the next, so SLEPc's own copy of the
     vectors never holds more than one window. Spectrum slicing returns every eigenvalue of a window (inertia
     counts), so the number of states is fixed by the cut, never by the iteration; the windows' total is checked
-    against the inertia count.
+    against the inertia count. ``window_states`` = 600 rather than 1200: at 1000 states, 2 ranks, idle machine, 56
+    vs 52 s and 502 vs 559 MB peak per rank (the window's vectors are the largest transient).
     """
     PETSc, SLEPc = _petsc()
     pcomm = PETSc.Comm(comm)
@@ -219,7 +252,7 @@ def solve_level(p: int, m1: float, m2: float, n_want: int, comm, *, petsc_option
                 eps.setType(SLEPc.EPS.Type.KRYLOVSCHUR)
                 eps.setWhichEigenpairs(SLEPc.EPS.Which.ALL)
                 eps.setInterval(lo, hi)
-                eps.setTolerances(1e-13, 500)
+                eps.setTolerances(EPS_TOL, 500)
                 st = eps.getST()
                 st.setType(SLEPc.ST.Type.SINVERT)
                 ksp = st.getKSP()
@@ -395,13 +428,16 @@ def level_couplings(level: Level, m1: float, m2: float, n: int, comm, *, chunk: 
     return out[0], out[1], diff
 
 
-def align_levels(coarse: Level, fine: Level, blocks: list[np.ndarray], n: int, comm) -> np.ndarray:
+def align_levels(coarse: Level, fine: Level, blocks: list[np.ndarray], n: int, comm) -> list:
     """Per-block orthogonal alignment ``R`` of the coarse eigenvectors onto the fine ones (lowest ``n`` states).
 
-    The coarse space is a subspace of the fine one (the modes are hierarchical and their scaling depends on the
-    mode only), so the coarse coefficients are embedded by a 0/1 prolongation and the overlaps are M-inner
-    products ``O = (M_f P C_c)^T C_f``; only the entries inside each block are formed. Returns the list of
-    (block, R_block) pairs.
+    ``coarse`` has been compressed (:meth:`Level.compress`). A single state's sign comes from its largest probe
+    overlap, compared with the same probe's overlap at the fine degree. Clusters, and states with only weak probe
+    overlaps, use the exact kept coarse columns: the coarse space is a subspace of the fine one (hierarchical modes
+    whose scaling depends on the mode only), so they are embedded by a 0/1 prolongation and the overlaps are
+    M-inner products ``O = (M_f P C_c)^T C_f``; a cluster's rotation is the orthogonal factor of its overlap block
+    (Procrustes). A cluster member that was not kept (a coarse level far from converged) falls back to its probe
+    sign; the error estimate then shows the misfit. Returns the list of (block, R_block) pairs.
     """
     PETSc, _ = _petsc()
     pcomm = PETSc.Comm(comm)
@@ -409,50 +445,58 @@ def align_levels(coarse: Level, fine: Level, blocks: list[np.ndarray], n: int, c
     nc, nf = n_modes(pc), n_modes(pf)
     r0, r1 = fine.rows.r0, fine.rows.r1
     c0, c1 = coarse.rows.r0, coarse.rows.r1
-    lab = mode_labels(pf)[r0:r1]
-    inside = lab.sum(axis=1) <= pc - 3
-    off_c = np.concatenate([[0], np.cumsum([pc - 2 - i for i in range(pc - 2)])])
-    cols = off_c[lab[inside, 0]] + lab[inside, 1]
-    import scipy.sparse as sp
-    Pr = sp.csr_matrix((np.ones(int(inside.sum())), (np.flatnonzero(inside), cols)), shape=(r1 - r0, nc))
-    # the prolongation's columns live in the coarse layout: its local column block is [c0, c1)
-    Pm = PETSc.Mat().createAIJ(size=((r1 - r0, nf), (c1 - c0, nc)),
-                               csr=(Pr.indptr.astype(PETSc.IntType), Pr.indices.astype(PETSc.IntType), Pr.data),
-                               comm=pcomm)
-    Pm.assemble()
-    Mf = _aij(PETSc, fine.rows.mats["M"], nf, pcomm)
-    O_diag = np.zeros(n)
-    multi = [b for b in blocks if b.size > 1 and b[0] < n]
-    O_blocks = {int(b[0]): np.zeros((b.size, b.size)) for b in multi}
-    try:
-        MP = Mf.matMult(Pm)
-        chunk = 512
-        for a0 in range(0, n, chunk):
-            a1 = min(n, a0 + chunk)
-            Cd = PETSc.Mat().createDense(size=((c1 - c0, nc), (PETSc.DECIDE, a1 - a0)),
-                                         array=np.asfortranarray(coarse.columns(a0, a1)), comm=pcomm)
+    if coarse.probes is None:
+        raise ValueError("align_levels needs a compressed coarse level (Level.compress)")
+    Wf = fine.rows.mats["M"] @ probe_vectors(pc, pf)
+    F_f = _sum(comm, np.ascontiguousarray(Wf.T @ fine.C[:, :n]))
+    F_c = coarse.probes[:, :n]
+    keep = coarse.keep
+    kpos = {int(a): k for k, a in enumerate(keep)}
+    need = [b for b in blocks if b[0] < n and (b.size > 1 or int(b[0]) in kpos)]
+    O_blocks = {}
+    if need:
+        lab = mode_labels(pf)[r0:r1]
+        inside = lab.sum(axis=1) <= pc - 3
+        off_c = np.concatenate([[0], np.cumsum([pc - 2 - i for i in range(pc - 2)])])
+        cols = off_c[lab[inside, 0]] + lab[inside, 1]
+        import scipy.sparse as sp
+        Pr = sp.csr_matrix((np.ones(int(inside.sum())), (np.flatnonzero(inside), cols)), shape=(r1 - r0, nc))
+        # the prolongation's columns live in the coarse layout: its local column block is [c0, c1)
+        Pm = PETSc.Mat().createAIJ(size=((r1 - r0, nf), (c1 - c0, nc)),
+                                   csr=(Pr.indptr.astype(PETSc.IntType), Pr.indices.astype(PETSc.IntType),
+                                        Pr.data), comm=pcomm)
+        Pm.assemble()
+        Mf = _aij(PETSc, fine.rows.mats["M"], nf, pcomm)
+        try:
+            MP = Mf.matMult(Pm)
+            Cd = PETSc.Mat().createDense(size=((c1 - c0, nc), (PETSc.DECIDE, keep.size)),
+                                         array=np.asfortranarray(coarse.C_keep), comm=pcomm)
             Wm = MP.matMult(Cd)
-            W = Wm.getDenseArray()  # (r1 - r0, a1 - a0), rows in the fine layout
-            O_diag[a0:a1] = np.einsum("ka,ka->a", W, fine.C[:, a0:a1])
-            for b in multi:
-                if a0 <= b[0] < a1 or a0 <= b[-1] < a1:
-                    sel = b[(b >= a0) & (b < a1)]
-                    O_blocks[int(b[0])][sel - b[0], :] = W[:, sel - a0].T @ fine.C[:, b]
+            W = Wm.getDenseArray()  # (r1 - r0, n_keep), rows in the fine layout
+            for b in need:
+                have = [kpos[int(a)] for a in b if int(a) in kpos]
+                if len(have) == b.size:
+                    O_blocks[int(b[0])] = W[:, have].T @ fine.C[:, b]
             Wm.destroy()
             Cd.destroy()
-        MP.destroy()
-    finally:
-        Pm.destroy()
-        Mf.destroy()
-    O_diag = _sum(comm, O_diag)
+            MP.destroy()
+        finally:
+            Pm.destroy()
+            Mf.destroy()
     R = []
     for b in blocks:
         if b[0] >= n:
             break
-        if b.size == 1:
-            R.append((b, np.array([[1.0 if O_diag[b[0]] >= 0 else -1.0]])))
-        else:
-            O = _sum(comm, O_blocks[int(b[0])])
+        key = int(b[0])
+        # O_blocks has the same keys on every rank (blocks and kept columns are), so the reductions match up
+        O = _sum(comm, O_blocks[key]) if key in O_blocks else None
+        if O is not None and b.size == 1:
+            R.append((b, np.array([[1.0 if O[0, 0] >= 0 else -1.0]])))
+        elif O is not None:
             U, _, Vt = np.linalg.svd(O)
             R.append((b, U @ Vt))
+        else:
+            k = np.argmax(np.abs(F_c[:, b]), axis=0)
+            sgn = np.sign(F_c[k, b] * F_f[k, b])
+            R.append((b, np.diag(np.where(sgn == 0, 1.0, sgn))))
     return R

@@ -488,8 +488,10 @@ def _two_particle_sparse(n: int, m1: float, m2: float, L: float, resolution, tol
     if resolution is not None:
         p = int(resolution)
     else:
-        # ~10 modes per state suffice for 1e-8 in levels and couplings (measured, m2/m1 = sqrt 2: 600 states at
-        # p = 110 (9.3 modes/state) reach 1.3e-9; 1000 states at p = 130 (7.9 modes/state) only 1.2e-6); capped by
+        # ~10 modes per state suffice for 1e-8 in levels and couplings (measured, m2/m1 = sqrt 2, eigensolver
+        # tolerance 1e-15, 2 ranks: 600 states at p = 108 (9.1 modes/state) reach 1.4e-9, at p = 100 (7.8) only
+        # 7e-6; 1000 states at p = 143/160 (9.4) 2e-10; but 3000 states need more: 9.5 modes/state (p = 247/277)
+        # leave the couplings of the top states at 8.9e-6, 10.5 (p = 259/291) reach 4.3e-9 in one pass); capped by
         # the dense solver's calibrated default. The adaptive loop raises p when the estimate is not met.
         p = 3
         while n_modes(p) < 10.5 * n_solve:
@@ -502,7 +504,7 @@ def _two_particle_sparse(n: int, m1: float, m2: float, L: float, resolution, tol
     def compress(level):
         # near-degenerate columns (looser than cluster_rtol: the coarse levels differ slightly) stay exact
         keep = [b for b in degenerate_blocks(level.E[:n_solve], max(10.0 * cluster_rtol, 1e-6)) if b.size > 1]
-        level.compress(np.concatenate(keep) if keep else np.zeros(0, dtype=np.int64))
+        level.compress(np.concatenate(keep) if keep else np.zeros(0, dtype=np.int64), comm)
 
     while True:
         p_fine = p + max(8, p // 8)
