@@ -70,10 +70,11 @@ C_PETSC_SHARED = 300.0  # PETSc Lindblad, distributed part (/ ranks per point); 
 C_TWO_BASIS = 16.0  # two particles, levels 50 / 100 / 150 (n_b 1176 / 2080 / 2926): +56 / +84 / +110 MiB
 TWO_BASE = 64 * MiB  # two particles: scipy.linalg, triangle quadrature (the constant of that fit)
 #: Two particles, distributed sparse spectrum (SLEPc, per rank x ranks): eigenvector storage (8 N n_b bytes) and the
-#: factor/basis term per basis function; fitted to N = 1000 / 2200 on 2 ranks (+441 / +1395 MiB over 165 MiB,
-#: n_b 14365 / 31375), an upper bound of N = 200 / 600 on 1 and 2 ranks (benchmarks/results/two_particle.json).
-C_TWO_VECTORS = 3.0
-C_TWO_SPARSE_BASIS = 40e3
+#: factor/basis term per basis function (n_b of the dense solver's degree rule, an upper bound of the sparse one's).
+#: Refitted after the coarse level stopped holding its vectors (15c8891): an upper bound of the measured N = 600 (1
+#: and 2 ranks), 1000 and 3000 (2 ranks) within 1.2-1.7x (benchmarks/results/two_particle.json, idle machine).
+C_TWO_VECTORS = 2.5
+C_TWO_SPARSE_BASIS = 20e3
 
 #: Measured peak RSS (MiB) behind the coefficients: (what, N, ranks, peak MiB per rank). Whole runs of
 #: ``python -m mpiheat.run`` (one point, T_L = 100, T_R = 10, gamma = 1e-3), except relaxation (``dynamics.relaxation``
@@ -89,10 +90,10 @@ CALIBRATION: tuple = (
     ("quantum redfield scipy", 200, 1, 159.1), ("quantum redfield scipy", 300, 1, 203.8),
     ("quantum two particles pauli", 50, 1, 190.9), ("quantum two particles pauli", 100, 1, 218.6),
     ("quantum two particles pauli", 150, 1, 244.9),
-    ("quantum two particles, sparse spectrum", 600, 1, 462.0),
-    ("quantum two particles, sparse spectrum", 600, 2, 325.0),
-    ("quantum two particles, sparse spectrum", 1000, 2, 606.0),
-    ("quantum two particles, sparse spectrum", 2200, 2, 1560.0),
+    ("quantum two particles, sparse spectrum", 600, 1, 371.0),
+    ("quantum two particles, sparse spectrum", 600, 2, 282.0),
+    ("quantum two particles, sparse spectrum", 1000, 2, 511.0),
+    ("quantum two particles, sparse spectrum", 3000, 2, 1966.0),
     ("relaxation redfield (dense)", 20, 1, 72.9), ("relaxation redfield (dense)", 30, 1, 108.7),
     ("relaxation lindblad (blocks)", 80, 1, 70.4), ("relaxation lindblad (blocks)", 160, 1, 92.2),
     ("relaxation lindblad (blocks)", 240, 1, 119.7),
