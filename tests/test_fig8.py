@@ -188,3 +188,24 @@ def test_analysis_reads_api_curves(tmp_path, capsys):
     d, x = fig8.largest_slope(T, J60)
     assert d > 0 and f"N = 60 pauli: largest dJ/dT_R = {d:.6g} at T_R = {x:.4g} (NDTR" in out
     assert "N-convergence: max |J_50 - J_60| / |J_60|" in out and "max top_weight = 1e-12" in out
+
+
+@pytest.mark.petsc  # the sparse solver is SLEPc's
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_unconverged_spectrum_is_one_line_refusal(tmp_path, ranks):
+    """A two-particle spectrum that misses its 1e-8 estimate (here: the eigensolver's tolerance loosened to 1e-6
+    through PETSc's own PETSC_OPTIONS) is a refused truncation on every rank: exit 2, one line naming [quantum]
+    levels, no traceback, no results file (it was an UnconvergedError traceback and MPI_Abort)."""
+    from conftest import child_env
+
+    job, out = write_job(tmp_path, 60, temps="T_L = 1000.0\nT_R = [0.1, 10.0]", extra="max_top_weight = 1.0")
+    env = child_env(PETSC_OPTIONS="-tp_eps_tol 1e-6")
+    proc = run_mpi(ranks, ["-m", "mpiheat.run", str(job), "--progress", "off", "--quiet"], check=False, env=env,
+                   timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    # mpiheat's own lines (the launcher adds its banner about the non-zero exit under MPI)
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.startswith(("error", "[mpiheat", "Trace"))
+             and " INFO " not in ln]
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert "[quantum] levels" in lines[0] and "not converged" in lines[0] and "Traceback" not in proc.stderr
+    assert not out.exists()

@@ -210,7 +210,17 @@ class QuantumKind(JobKind):
         tol = cfg.quantum.max_top_weight
         for length in cfg.system.length.values:
             for levels in cfg.quantum.levels.values:
-                spec = ctx.spectrum(int(levels), float(length), comm)  # collective: every rank is here
+                def solve(levels=int(levels), length=float(length)):
+                    from mpiheat.quantum.twoparticle.levels import UnconvergedError
+
+                    try:
+                        ctx.spectrum(levels, length, comm)  # collective: every rank is here
+                    except UnconvergedError as e:  # a refused truncation, like max_top_weight: one line, exit 2
+                        raise JobError(cfg.source, "[quantum] levels",
+                                       f"the two-particle spectrum of {levels} states is not converged: {e}") from None
+
+                agree_input(comm, solve)
+                spec = ctx.spectrum(int(levels), float(length), comm)  # cached by solve()
 
                 def check(spec=spec, levels=int(levels)):
                     w = top_weight(spec, T_max)
