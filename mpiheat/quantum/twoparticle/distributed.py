@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mpiheat.numerics.parallel import block_range  # = PETSc's default ownership ranges
-from mpiheat.quantum.twoparticle.sparse import SparseRows, assemble_rows, mode_labels, n_modes
+from mpiheat.quantum.twoparticle.sparse import SparseRows, assemble_rows, coarse_index, mode_labels, n_modes
 
 __all__ = ["OPTIONS_PREFIX", "DEFAULT_OPTIONS", "EPS_TOL", "Level", "weyl_cut", "solve_level", "level_couplings",
            "align_levels", "block_range"]
@@ -78,11 +78,9 @@ def probe_vectors(p_probe: int, p: int) -> np.ndarray:
     g = np.random.default_rng(p_probe).standard_normal((n_modes(p_probe), N_PROBES))
     if p == p_probe:
         return g
-    lab = mode_labels(p)
-    inside = lab.sum(axis=1) <= p_probe - 3
-    off = np.concatenate([[0], np.cumsum([p_probe - 2 - i for i in range(p_probe - 2)])])
-    out = np.zeros((lab.shape[0], N_PROBES))
-    out[inside] = g[off[lab[inside, 0]] + lab[inside, 1]]
+    inside, index = coarse_index(p_probe, mode_labels(p))
+    out = np.zeros((inside.size, N_PROBES))
+    out[inside] = g[index]
     return out
 
 
@@ -455,10 +453,7 @@ def align_levels(coarse: Level, fine: Level, blocks: list[np.ndarray], n: int, c
     need = [b for b in blocks if b[0] < n and (b.size > 1 or int(b[0]) in kpos)]
     O_blocks = {}
     if need:
-        lab = mode_labels(pf)[r0:r1]
-        inside = lab.sum(axis=1) <= pc - 3
-        off_c = np.concatenate([[0], np.cumsum([pc - 2 - i for i in range(pc - 2)])])
-        cols = off_c[lab[inside, 0]] + lab[inside, 1]
+        inside, cols = coarse_index(pc, mode_labels(pf)[r0:r1])
         import scipy.sparse as sp
         Pr = sp.csr_matrix((np.ones(int(inside.sum())), (np.flatnonzero(inside), cols)), shape=(r1 - r0, nc))
         # the prolongation's columns live in the coarse layout: its local column block is [c0, c1)

@@ -30,7 +30,7 @@ import scipy.sparse as sp
 
 from mpiheat.quantum.twoparticle.spectral import _weighted_jacobi
 
-__all__ = ["n_modes", "mode_labels", "row_range_modes", "SparseRows", "assemble_rows", "BAND_J"]
+__all__ = ["n_modes", "mode_labels", "coarse_index", "row_range_modes", "SparseRows", "assemble_rows", "BAND_J"]
 
 #: Half bandwidth in j searched for nonzeros (measured maximum: 5).
 BAND_J = 6
@@ -50,6 +50,14 @@ def _offsets(p: int) -> np.ndarray:
     """Global index of mode (i, 0) for i = 0 .. p-2 (the last entry is the total)."""
     nj = np.array([p - 2 - i for i in range(p - 2)], dtype=np.int64)
     return np.concatenate([[0], np.cumsum(nj)])
+
+
+def coarse_index(p_coarse: int, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which of the modes ``labels`` (rows (i, j) of a degree >= ``p_coarse``) are modes of degree ``p_coarse``, and
+    their global indices there: ``(inside, index)`` with ``index`` for the ``inside`` rows only. The modes are
+    hierarchical (and their scaling depends on the mode only), so this is the 0/1 embedding of the coarse space."""
+    inside = labels.sum(axis=1) <= p_coarse - 3
+    return inside, _offsets(p_coarse)[labels[inside, 0]] + labels[inside, 1]
 
 
 def row_range_modes(p: int, r0: int, r1: int) -> tuple[int, int]:
