@@ -209,3 +209,23 @@ def test_unconverged_spectrum_is_one_line_refusal(tmp_path, ranks):
     assert len(lines) == 1 and lines[0].startswith("error: "), lines
     assert "[quantum] levels" in lines[0] and "not converged" in lines[0] and "Traceback" not in proc.stderr
     assert not out.exists()
+
+
+@pytest.mark.petsc
+def test_spectrum_tol_is_the_stated_tolerance(tmp_path):
+    """``[quantum] spectrum_tol`` is the tolerance the refusal above applies: the same loosened eigensolver passes
+    under a looser stated tolerance, and the file records the estimate it met (above the default 1e-8, so the
+    estimate really saw the loosened solver) and the tolerance."""
+    import h5py
+    from conftest import child_env
+
+    job, out = write_job(tmp_path, 60, temps="T_L = 1000.0\nT_R = [0.1, 10.0]",
+                         extra="max_top_weight = 1.0\nspectrum_tol = 1e-2")
+    proc = run_mpi(1, ["-m", "mpiheat.run", str(job), "--progress", "off", "--quiet"], check=False,
+                   env=child_env(PETSC_OPTIONS="-tp_eps_tol 1e-6"), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    with h5py.File(out, "r") as f:
+        a = dict(f.attrs)
+    assert a["spectrum_tol"] == 1e-2
+    assert 1e-8 < a["spectrum_max_err"] <= 1e-2, a["spectrum_max_err"]
+    assert a["spectrum_degree"] > a["spectrum_degree_coarse"] > 0

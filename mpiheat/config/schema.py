@@ -101,6 +101,9 @@ class QuantumSection:
     kappa_classical: float = _key(None, lambda v: num(v, positive=True),
                                   "classical kappa^c(T_cal) to calibrate against (default: Eq. 12 for one particle; "
                                   "required for two particles: measure it with a classical linear-response job)")
+    spectrum_tol: float = _key(1e-8, lambda v: num(v, positive=True),
+                               "two particles: largest estimated relative error of any kept level or coupling row "
+                               "(two-resolution check); a spectrum above it is refused (exit 2)")
     max_top_weight: float = _key(1e-10, lambda v: num(v, positive=True),
                                  "largest allowed Boltzmann weight exp(-(E_top - E_0)/T_max) of the top kept level at "
                                  "the hottest temperature (T_L, T_R, T_cal); checked before the run (exact for one "

@@ -44,7 +44,8 @@ def model_spectrum(cfg: JobConfig, levels: int, length: float, comm=None):
 
     from mpiheat.quantum.twoparticle.levels import two_particle_spectrum
 
-    return two_particle_spectrum(levels, tuple(masses), length, comm=MPI.COMM_SELF if comm is None else comm)
+    return two_particle_spectrum(levels, tuple(masses), length, tol=cfg.quantum.spectrum_tol,
+                                 comm=MPI.COMM_SELF if comm is None else comm)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -217,7 +218,9 @@ class QuantumKind(JobKind):
                         ctx.spectrum(levels, length, comm)  # collective: every rank is here
                     except UnconvergedError as e:  # a refused truncation, like max_top_weight: one line, exit 2
                         raise JobError(cfg.source, "[quantum] levels",
-                                       f"the two-particle spectrum of {levels} states is not converged: {e}") from None
+                                       f"the two-particle spectrum of {levels} states is not converged: {e} (in a job: "
+                                       f"[quantum] spectrum_tol = {cfg.quantum.spectrum_tol:g}; loosen it knowingly)"
+                                       ) from None
 
                 agree_input(comm, solve)
                 spec = ctx.spectrum(int(levels), float(length), comm)  # cached by solve()
@@ -271,6 +274,9 @@ class QuantumKind(JobKind):
         spec = ctx.spectrum(levels, length)
         extra = {"spectrum": {"E": spec.E, "P_L": spec.P_L, "P_R": spec.P_R}}
         attrs["spectrum_levels"] = levels
+        if "max_err" in spec.meta:  # two particles: the two-resolution estimate, its tolerance and the degrees
+            attrs.update(spectrum_max_err=float(spec.meta["max_err"]), spectrum_tol=float(spec.meta["tol"]),
+                         spectrum_degree=int(spec.meta["degree"]), spectrum_degree_coarse=int(spec.meta["degree_coarse"]))
         return attrs, extra
 
     def extra_columns(self) -> dict[str, list[Column]]:
