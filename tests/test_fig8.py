@@ -217,6 +217,7 @@ def test_spectrum_tol_is_the_stated_tolerance(tmp_path):
     under a looser stated tolerance, and the file records the estimate it met (above the default 1e-8, so the
     estimate really saw the loosened solver) and the tolerance."""
     import h5py
+
     from conftest import child_env
 
     job, out = write_job(tmp_path, 60, temps="T_L = 1000.0\nT_R = [0.1, 10.0]",

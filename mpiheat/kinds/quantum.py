@@ -276,7 +276,8 @@ class QuantumKind(JobKind):
         attrs["spectrum_levels"] = levels
         if "max_err" in spec.meta:  # two particles: the two-resolution estimate, its tolerance and the degrees
             attrs.update(spectrum_max_err=float(spec.meta["max_err"]), spectrum_tol=float(spec.meta["tol"]),
-                         spectrum_degree=int(spec.meta["degree"]), spectrum_degree_coarse=int(spec.meta["degree_coarse"]))
+                         spectrum_degree=int(spec.meta["degree"]),
+                         spectrum_degree_coarse=int(spec.meta["degree_coarse"]))
         return attrs, extra
 
     def extra_columns(self) -> dict[str, list[Column]]:
