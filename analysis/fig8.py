@@ -52,7 +52,14 @@ def curves(cols: dict) -> list[tuple[int, str, np.ndarray]]:
 def report(cols: dict, attrs: dict, label: str = "quantum") -> list[str]:
     """Text lines: table with top_weight, largest dJ/dT_R per curve, N-convergence."""
     q = job_quantum(attrs)
-    lines = [f"{label}: T_L = {float(np.unique(cols['T_L'])[0]):g}, gamma = {attrs.get('gamma', float('nan')):.6g}, "
+    if "gamma" in attrs:
+        gamma = f"{attrs['gamma']:.6g}"
+    elif "gamma" in cols:  # calibrated per truncation: the range over the curves
+        g = np.asarray(cols["gamma"], dtype=float)
+        gamma = f"{np.nanmin(g):.9g} ... {np.nanmax(g):.9g} (per N)"
+    else:
+        gamma = "nan"
+    lines = [f"{label}: T_L = {float(np.unique(cols['T_L'])[0]):g}, gamma = {gamma}, "
              f"kappa_classical = {q.get('kappa_classical')}, max_top_weight = {q.get('max_top_weight')}"]
     cs = curves(cols)
     heads = [f"J (N={N}" + (f" {eq}" if eq else "") + ")" for N, eq, _ in cs]
