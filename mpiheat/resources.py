@@ -71,8 +71,9 @@ C_TWO_BASIS = 16.0  # two particles, levels 50 / 100 / 150 (n_b 1176 / 2080 / 29
 TWO_BASE = 64 * MiB  # two particles: scipy.linalg, triangle quadrature (the constant of that fit)
 #: Two particles, distributed sparse spectrum (SLEPc, per rank x ranks): eigenvector storage (8 N n_b bytes) and the
 #: factor/basis term per basis function (n_b of the dense solver's degree rule, an upper bound of the sparse one's).
-#: Refitted after the coarse level stopped holding its vectors (15c8891): an upper bound of the measured N = 600 (1
-#: and 2 ranks), 1000 and 3000 (2 ranks) within 1.2-1.7x (benchmarks/results/two_particle.json, idle machine).
+#: Refitted after the coarse level stopped holding its vectors (15c8891); re-measured after the block Rayleigh-Ritz and
+#: the smaller fine degree (99be5e9): an upper bound of the measured N = 600 (1 and 2 ranks), 1000 and 3000 (2 ranks)
+#: within 1.3-1.6x (benchmarks/results/two_particle.json, idle machine).
 C_TWO_VECTORS = 2.5
 C_TWO_SPARSE_BASIS = 20e3
 
@@ -90,10 +91,10 @@ CALIBRATION: tuple = (
     ("quantum redfield scipy", 200, 1, 159.1), ("quantum redfield scipy", 300, 1, 203.8),
     ("quantum two particles pauli", 50, 1, 190.9), ("quantum two particles pauli", 100, 1, 218.6),
     ("quantum two particles pauli", 150, 1, 244.9),
-    ("quantum two particles, sparse spectrum", 600, 1, 371.0),
-    ("quantum two particles, sparse spectrum", 600, 2, 282.0),
-    ("quantum two particles, sparse spectrum", 1000, 2, 511.0),
-    ("quantum two particles, sparse spectrum", 3000, 2, 1966.0),
+    ("quantum two particles, sparse spectrum", 600, 1, 375.0),
+    ("quantum two particles, sparse spectrum", 600, 2, 286.0),
+    ("quantum two particles, sparse spectrum", 1000, 2, 457.0),
+    ("quantum two particles, sparse spectrum", 3000, 2, 1730.0),
     ("relaxation redfield (dense)", 20, 1, 72.9), ("relaxation redfield (dense)", 30, 1, 108.7),
     ("relaxation lindblad (blocks)", 80, 1, 70.4), ("relaxation lindblad (blocks)", 160, 1, 92.2),
     ("relaxation lindblad (blocks)", 240, 1, 119.7),
